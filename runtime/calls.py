@@ -1,0 +1,84 @@
+"""`call_model`: every model call of a run goes through here, whatever the model is.
+
+Order matters: cancellation, then the usage limits (with the input tokens counted), then the
+rate limiter, then per attempt the circuit breaker and the call itself, raced against the
+cancellation token so a cancelled run aborts its in-flight request (streams included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from runtime.context import RunContext
+from runtime.errors import CircuitOpenError, ModelError, RunCancelled, TransientModelError
+from runtime.model import Model, ModelRequest, ModelResponse
+from runtime.retry import CircuitBreaker, with_retries
+from runtime.tokens import count_messages
+
+
+async def call_model(ctx: RunContext, model: Model, request: ModelRequest) -> ModelResponse:
+    ctx.cancel.raise_if_cancelled()
+    input_tokens = count_messages(request.messages, request.tools, model.name)
+    ctx.usage.check_before_request(input_tokens, model.name, request.max_output_tokens or 0)
+    if ctx.rate_limiter is not None:
+        waited = await ctx.cancel.guard(ctx.rate_limiter.acquire(model.name, input_tokens))
+        if waited:
+            ctx.emit("model.rate_limited", model=model.name, waited_s=round(waited, 3))
+
+    breaker: CircuitBreaker | None = ctx.breaker
+    retries = 0
+
+    async def attempt() -> ModelResponse:
+        if breaker is not None:
+            breaker.before_call()
+        try:
+            resp = await ctx.cancel.guard(model.complete(request))
+        except TransientModelError:
+            if breaker is not None:
+                breaker.on_failure()
+            raise
+        except BaseException:
+            if breaker is not None:
+                breaker.release_probe()
+            raise
+        if breaker is not None:
+            breaker.on_success()
+        return resp
+
+    def on_retry(exc: BaseException, delay: float, attempt_no: int) -> None:
+        nonlocal retries
+        retries += 1
+        ctx.emit("model.retry", level="WARNING", model=model.name, attempt=attempt_no, reason=str(exc), delay_s=round(delay, 3))
+
+    async def sleep(seconds: float) -> None:
+        await ctx.cancel.guard(asyncio.sleep(seconds))
+
+    started = time.monotonic()
+    ctx.emit("model.request", model=model.name, input_tokens=input_tokens, messages=len(request.messages),
+             tools=len(request.tools or []), stream=request.stream)
+    try:
+        resp = await with_retries(attempt, ctx.settings.retry, on_retry, sleep)
+    except (RunCancelled, CircuitOpenError):
+        raise
+    except TransientModelError as e:
+        ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
+        suffix = f" (after {retries + 1} attempts)" if retries else ""
+        raise ModelError(f"{e}{suffix}") from e
+    except ModelError as e:
+        ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
+        raise
+    delta = ctx.usage.record_response(
+        model.name,
+        input_tokens=resp.input_tokens,
+        output_tokens=resp.output_tokens,
+        cached_input_tokens=resp.cached_input_tokens,
+        reasoning_tokens=resp.reasoning_tokens,
+        subtask=ctx.subtask_id,
+        agent=ctx.agent,
+    )
+    ctx.emit("model.response", model=model.name, input_tokens=resp.input_tokens, output_tokens=resp.output_tokens,
+             cached_input_tokens=resp.cached_input_tokens, tool_calls=len(resp.tool_calls), retries=retries,
+             latency_s=round(time.monotonic() - started, 4), cost_usd=delta.cost_usd, usage_counted=resp.usage_counted)
+    ctx.usage.check_after()
+    return resp

@@ -1,0 +1,162 @@
+"""The model client over the official openai SDK (Chat Completions), streaming or not."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import openai
+
+from runtime.config import OPENAI_DEFAULT_BASE_URL, ModelSettings
+from runtime.errors import ConfigError, ModelError, TransientModelError
+from runtime.model import ModelRequest, ModelResponse, ToolCall
+from runtime.tokens import count_messages, count_text
+
+_TRANSIENT_STATUS = {408, 409, 429}
+
+
+class OpenAIModel:
+    """One model on one OpenAI-compatible endpoint. Retries are off in the SDK: the one retry
+    layer is runtime.calls, which sees every attempt."""
+
+    def __init__(self, name: str, *, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 120.0):
+        self.name = name
+        self.base_url = base_url or OPENAI_DEFAULT_BASE_URL
+        if not api_key:
+            if base_url is None or base_url.rstrip("/") == OPENAI_DEFAULT_BASE_URL:
+                raise ConfigError(
+                    "No API key: set OPENAI_API_KEY, or set OPENAI_BASE_URL to a local OpenAI-compatible "
+                    "server (for example http://localhost:11434/v1 for Ollama), or try `shunter demo`."
+                )
+            api_key = "not-needed"  # local servers ignore it, but the SDK requires a value
+        self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=timeout_s)
+
+    @classmethod
+    def from_settings(cls, settings: ModelSettings, name: str | None = None) -> OpenAIModel:
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return cls(name or settings.name, base_url=settings.base_url, api_key=key, timeout_s=settings.timeout_s)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        kwargs: dict[str, Any] = {"model": self.name, "messages": request.messages}
+        if request.tools:
+            kwargs["tools"] = request.tools
+            kwargs["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.response_format:
+            kwargs["response_format"] = request.response_format
+        if request.max_output_tokens:
+            kwargs["max_completion_tokens"] = request.max_output_tokens
+        try:
+            if request.stream:
+                return await self._stream(request, kwargs)
+            return self._parse(await self._client.chat.completions.create(**kwargs), request)
+        except openai.APITimeoutError as e:
+            raise TransientModelError(f"The model request to {self.base_url} timed out.") from e
+        except openai.APIConnectionError as e:
+            raise TransientModelError(f"Could not connect to the model server at {self.base_url} ({e.__cause__ or e}).") from e
+        except openai.APIStatusError as e:
+            raise self._status_error(e) from e
+
+    def _status_error(self, e: openai.APIStatusError) -> ModelError:
+        status = e.status_code
+        detail = _error_message(e)
+        if status in _TRANSIENT_STATUS or status >= 500:
+            return TransientModelError(f"The model server answered {status}: {detail}", status=status, retry_after=retry_after(e.response.headers))
+        if status == 401:
+            return ModelError(f"The model server at {self.base_url} rejected the API key (401); check OPENAI_API_KEY.")
+        if status == 404:
+            return ModelError(f"Model {self.name!r} was not found at {self.base_url} (404: {detail}); set SHUNTER_MODEL to a model the server serves.")
+        return ModelError(f"The model server refused the request ({status}): {detail}")
+
+    def _parse(self, completion: Any, request: ModelRequest) -> ModelResponse:
+        choice = completion.choices[0] if completion.choices else None
+        msg = choice.message if choice else None
+        calls = [ToolCall(c.id, c.function.name, c.function.arguments or "") for c in (msg.tool_calls or [])] if msg else []
+        resp = ModelResponse(
+            text=(msg.content or "") if msg else "",
+            tool_calls=calls,
+            model=completion.model or self.name,
+            finish_reason=choice.finish_reason if choice else None,
+        )
+        _apply_usage(resp, completion.usage, request)
+        return resp
+
+    async def _stream(self, request: ModelRequest, kwargs: dict[str, Any]) -> ModelResponse:
+        stream = await self._client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        resp = ModelResponse(model=self.name)
+        usage = None
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.model:
+                    resp.model = chunk.model
+                for choice in chunk.choices or []:
+                    delta = choice.delta
+                    if delta and delta.content:
+                        text.append(delta.content)
+                        if request.on_text:
+                            request.on_text(delta.content)
+                    for tc in (delta.tool_calls or []) if delta else []:
+                        slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                        if tc.id:
+                            slot["id"] = tc.id
+                        if tc.function and tc.function.name:
+                            slot["name"] += tc.function.name
+                        if tc.function and tc.function.arguments:
+                            slot["arguments"] += tc.function.arguments
+                    if choice.finish_reason:
+                        resp.finish_reason = choice.finish_reason
+        resp.text = "".join(text)
+        resp.tool_calls = [ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(calls.items())]
+        _apply_usage(resp, usage, request)
+        return resp
+
+
+def _apply_usage(resp: ModelResponse, usage: Any, request: ModelRequest) -> None:
+    if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+        resp.input_tokens = usage.prompt_tokens or 0
+        resp.output_tokens = usage.completion_tokens or 0
+        details = getattr(usage, "prompt_tokens_details", None)
+        resp.cached_input_tokens = (getattr(details, "cached_tokens", 0) or 0) if details else 0
+        out_details = getattr(usage, "completion_tokens_details", None)
+        resp.reasoning_tokens = (getattr(out_details, "reasoning_tokens", 0) or 0) if out_details else 0
+        return
+    # The server sent no usage: count what we sent and what came back.
+    resp.usage_counted = True
+    resp.input_tokens = count_messages(request.messages, request.tools, resp.model or "gpt-4.1")
+    resp.output_tokens = count_text(resp.text) + sum(count_text(c.name + c.arguments) + 3 for c in resp.tool_calls)
+
+
+def _error_message(e: openai.APIStatusError) -> str:
+    body = e.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(e.message)
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds the server asked us to wait: retry-after-ms, or retry-after (seconds or a date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None

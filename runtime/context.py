@@ -1,0 +1,146 @@
+"""RunContext: the one object that travels through a run, passed explicitly (no globals)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from runtime.cancel import CancellationToken
+from runtime.config import Settings
+from runtime.events import EventLog
+from runtime.usage import UsageLimits, UsageTracker
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What a side-effecting tool call wants to do, shown to whoever approves it."""
+
+    kind: Literal["write", "delete", "command", "other"]
+    tool: str
+    summary: str
+    """One line: the command, or 'write src/x.py (12 lines)'."""
+    detail: str = ""
+    """A diff for writes and edits, the policy reason for commands."""
+    subtask_id: str | None = None
+    agent: str | None = None
+
+
+Approver = Callable[[ApprovalRequest], Awaitable[bool]]
+
+
+async def deny_all(request: ApprovalRequest) -> bool:
+    """The default: no terminal and no --yes means side effects are refused."""
+    return False
+
+
+async def approve_all(request: ApprovalRequest) -> bool:
+    return True
+
+
+@dataclass
+class FileChange:
+    path: str
+    """Workspace-relative path."""
+    before: bytes | None
+    """Content before the change; None when the file did not exist."""
+    after: bytes | None
+    """Content after; None when the file was deleted."""
+    subtask_id: str | None = None
+
+
+@dataclass
+class FileChangeLog:
+    """Every file change of a run, in order, so undo can restore them."""
+
+    changes: list[FileChange] = field(default_factory=list)
+    on_change: Callable[[FileChange], None] | None = None
+    """Persists each change the moment it happens (set by the store)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, change: FileChange) -> None:
+        with self._lock:
+            self.changes.append(change)
+        if self.on_change:
+            self.on_change(change)
+
+    def for_subtask(self, subtask_id: str | None) -> list[str]:
+        with self._lock:
+            return sorted({c.path for c in self.changes if c.subtask_id == subtask_id})
+
+
+@dataclass
+class RunContext:
+    """Shared by every agent of a run. `for_subtask` makes a view with the subtask's ids;
+    everything mutable (tracker, token, breaker, limiter, log, changes) stays shared."""
+
+    workspace: Path
+    settings: Settings = field(default_factory=Settings)
+    usage: UsageTracker = field(default_factory=UsageTracker)
+    cancel: CancellationToken = field(default_factory=CancellationToken)
+    events: EventLog = field(default_factory=lambda: EventLog(None))
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    approve: Approver = deny_all
+    file_changes: FileChangeLog = field(default_factory=FileChangeLog)
+    breaker: Any = None
+    """runtime.retry.CircuitBreaker shared by every model call of the run."""
+    rate_limiter: Any = None
+    """runtime.ratelimit.RateLimiter shared by the run."""
+    store: Any = None
+    """runtime.store.Store, when the run is persisted."""
+    sandbox: Any = None
+    """tools.sandbox.SandboxInfo: which OS sandbox is in force."""
+    tools: Any = None
+    """tools.registry.ToolRegistry; None means the default registry."""
+    on_text: Callable[[str, str | None], None] | None = None
+    """Streaming text callback: (delta, subtask_id)."""
+    subtask_id: str | None = None
+    agent: str | None = None
+    approval_lock: Any = None
+    """asyncio.Lock so parallel subtasks ask one at a time; made lazily by the approver."""
+
+    def __post_init__(self) -> None:
+        self.workspace = Path(self.workspace).resolve()
+
+    def for_subtask(self, subtask_id: str | None, agent: str | None) -> RunContext:
+        return dataclasses.replace(self, subtask_id=subtask_id, agent=agent)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workspace / ".shunter"
+
+    def emit(self, event: str, level: str = "INFO", **data: Any) -> None:
+        self.events.emit(event, subtask_id=self.subtask_id, agent=self.agent, level=level, **data)
+
+    @classmethod
+    def create(cls, workspace: Path, settings: Settings | None = None, **kw: Any) -> RunContext:
+        """A context with limits and prices taken from settings and a JSONL log in the workspace."""
+        from runtime.prices import PriceTable
+        from runtime.ratelimit import RateLimiter
+        from runtime.retry import CircuitBreaker
+
+        settings = settings or Settings()
+        workspace = Path(workspace).resolve()
+        lim = settings.limits
+        tracker = UsageTracker(
+            UsageLimits(lim.max_tokens, lim.max_requests, lim.max_tool_calls, lim.max_iterations, lim.max_cost_usd, lim.max_seconds),
+            PriceTable.load(settings.prices),
+        )
+        run_id = kw.pop("run_id", None) or uuid.uuid4().hex[:12]
+        events = kw.pop("events", None) or EventLog(
+            workspace / ".shunter" / "logs" / "events.jsonl", run_id=run_id, secrets=settings.secret_values()
+        )
+        return cls(
+            workspace=workspace,
+            settings=settings,
+            usage=tracker,
+            events=events,
+            run_id=run_id,
+            breaker=CircuitBreaker(settings.retry.breaker_threshold, settings.retry.breaker_cooldown_s),
+            rate_limiter=RateLimiter(settings.rate_limits),
+            **kw,
+        )

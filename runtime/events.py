@@ -1,0 +1,97 @@
+"""Structured event log: one JSON object per line in <workspace>/.shunter/logs/events.jsonl.
+
+Built on loguru. Each EventLog owns its sink and filters on its own id, so two runs in one
+process never write into each other's files. Secrets are scrubbed before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+_KEY_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)(authorization|api[-_]?key|x-api-key)(\"?\s*[:=]\s*\"?)(bearer\s+)?[^\s\",}]+"),
+]
+
+
+class Redactor:
+    def __init__(self, secrets: list[str] | None = None):
+        self.secrets = [s for s in (secrets or []) if s and len(s) >= 4]
+
+    def __call__(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "[REDACTED]")
+        text = _KEY_PATTERNS[0].sub("[REDACTED]", text)
+        return _KEY_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
+
+
+class EventLog:
+    """Writes events for one run (or one CLI invocation) to a JSONL file."""
+
+    def __init__(self, path: Path | None, run_id: str = "", secrets: list[str] | None = None):
+        self.path = path
+        self.run_id = run_id
+        self.redact = Redactor(secrets)
+        self._id = uuid.uuid4().hex
+        self._sink_id: int | None = None
+        _replace_default_sink()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._sink_id = logger.add(
+                str(path),
+                format="{message}",
+                filter=lambda r: r["extra"].get("_shunter_log") == self._id,
+                level="DEBUG",
+                enqueue=False,
+                catch=True,
+            )
+        self._log = logger.bind(_shunter_log=self._id)
+
+    def emit(self, event: str, *, subtask_id: str | None = None, agent: str | None = None, level: str = "INFO", **data: Any) -> None:
+        record = {
+            "ts": round(time.time(), 6),
+            "run_id": self.run_id,
+            "subtask_id": subtask_id,
+            "agent": agent,
+            "event": event,
+            "data": data,
+        }
+        line = self.redact(json.dumps(record, default=str, ensure_ascii=False))
+        # loguru treats braces in the message as format fields only when args are passed; none are.
+        self._log.opt(depth=1).log(level, line)
+        if level in ("WARNING", "ERROR"):
+            logger.bind(human=True).log(level, f"{event}: {self.redact(json.dumps(data, default=str))[:300]}")
+
+    def close(self) -> None:
+        if self._sink_id is not None:
+            try:
+                logger.remove(self._sink_id)
+            except ValueError:
+                pass
+            self._sink_id = None
+
+
+def _replace_default_sink() -> None:
+    """loguru starts with a catch-all stderr sink (id 0); events belong in the JSONL file, so
+    swap it for the human-readable one the first time an EventLog is made."""
+    try:
+        logger.remove(0)
+    except ValueError:
+        return
+    configure_stderr(0, remove_all=False)
+
+
+def configure_stderr(verbosity: int, remove_all: bool = True) -> None:
+    """Human-readable stderr sink for warnings and errors; -v shows more, -q shows only errors."""
+    if remove_all:
+        logger.remove()
+    level = {-1: "ERROR", 0: "WARNING", 1: "INFO", 2: "DEBUG"}.get(max(-1, min(verbosity, 2)), "WARNING")
+    logger.add(sys.stderr, level=level, format="<level>{level: <7}</level> {message}", filter=lambda r: r["extra"].get("human"))

@@ -1,0 +1,65 @@
+"""What every model (the OpenAI client, the scripted ones) takes and returns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+    """The raw JSON text the model sent; it may be malformed."""
+
+    def to_message(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass
+class ModelRequest:
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    response_format: dict[str, Any] | None = None
+    """{"type": "json_schema", "json_schema": {...}} for structured output."""
+    stream: bool = True
+    on_text: Callable[[str], None] | None = None
+    """Receives text deltas as they stream."""
+    max_output_tokens: int | None = None
+    parallel_tool_calls: bool = True
+
+
+@dataclass
+class ModelResponse:
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    model: str = ""
+    finish_reason: str | None = None
+    usage_counted: bool = False
+    """True when the server sent no usage and the tokens were counted locally."""
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation."""
+        msg: dict[str, Any] = {"role": "assistant", "content": self.text or None}
+        if self.tool_calls:
+            msg["tool_calls"] = [c.to_message() for c in self.tool_calls]
+        return msg
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class Model(Protocol):
+    """One raw call to a chat model. Retries, limits, rate limits, cancellation and usage
+    accounting are done around it by runtime.calls.call_model, once for every kind of model."""
+
+    name: str
+
+    async def complete(self, request: ModelRequest) -> ModelResponse: ...

@@ -1,0 +1,156 @@
+"""Declaring a tool: a typed function with a Google-style docstring.
+
+The name, description and argument schema are derived from the function; whether it is
+read-only and what effect it has are declared once, in the decorator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+from runtime.context import ApprovalRequest, RunContext
+
+Effect = Literal["read", "write", "execute", "network"]
+ApprovalHook = Callable[[RunContext, dict[str, Any]], ApprovalRequest | None]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    args_model: type[BaseModel]
+    effect: Effect
+    read_only: bool
+    takes_ctx: bool
+    approval: ApprovalHook | None = None
+    """Returns what to ask the user before running, or None when no approval is needed.
+    May raise ToolDenied to refuse outright (a denied command)."""
+
+    def schema(self) -> dict[str, Any]:
+        """The Chat Completions tool definition, with a strict JSON schema."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": strict_schema(self.args_model),
+                "strict": True,
+            },
+        }
+
+    async def invoke(self, ctx: RunContext, args: BaseModel) -> Any:
+        kwargs = {k: getattr(args, k) for k in type(args).model_fields}
+        call_args = (ctx,) if self.takes_ctx else ()
+        if inspect.iscoroutinefunction(self.fn):
+            return await self.fn(*call_args, **kwargs)
+        return await asyncio.to_thread(self.fn, *call_args, **kwargs)
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    effect: Effect = "read",
+    approval: ApprovalHook | None = None,
+) -> Any:
+    """Turn a function into a Tool. `effect` decides read-only-ness: only "read" is read-only."""
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return make_tool(f, name=name, effect=effect, approval=approval)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def make_tool(f: Callable[..., Any], *, name: str | None, effect: Effect, approval: ApprovalHook | None) -> Tool:
+    summary, arg_docs = parse_docstring(inspect.getdoc(f) or "")
+    hints = get_type_hints(f)
+    params = list(inspect.signature(f).parameters.values())
+    takes_ctx = bool(params) and (params[0].name == "ctx" or hints.get(params[0].name) is RunContext)
+    if takes_ctx:
+        params = params[1:]
+    field_defs: dict[str, Any] = {}
+    from pydantic import Field
+
+    for p in params:
+        default = ... if p.default is inspect.Parameter.empty else p.default
+        field_defs[p.name] = (hints.get(p.name, str), Field(default, description=arg_docs.get(p.name, "")))
+    model = create_model(
+        f"{f.__name__}_args", __config__=ConfigDict(extra="forbid"), **field_defs
+    )
+    return Tool(
+        name=name or f.__name__,
+        description=summary or f.__name__.replace("_", " "),
+        fn=f,
+        args_model=model,
+        effect=effect,
+        read_only=effect == "read",
+        takes_ctx=takes_ctx,
+        approval=approval,
+    )
+
+
+_SECTION = re.compile(r"^(Args|Arguments|Returns|Raises|Yields|Examples?|Notes?):\s*$")
+
+
+def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its description and per-argument descriptions."""
+    lines = doc.splitlines()
+    description: list[str] = []
+    args: dict[str, str] = {}
+    section = None
+    current = None
+    for line in lines:
+        m = _SECTION.match(line.strip())
+        if m and not line.startswith(" "):
+            section = m.group(1)
+            current = None
+            continue
+        if section is None:
+            description.append(line)
+        elif section in ("Args", "Arguments"):
+            am = re.match(r"^\s+(\*{0,2}\w+)\s*(\([^)]*\))?:\s*(.*)$", line)
+            if am and (len(line) - len(line.lstrip())) <= 4:
+                current = am.group(1).lstrip("*")
+                args[current] = am.group(3).strip()
+            elif current and line.strip():
+                args[current] += " " + line.strip()
+    return "\n".join(description).strip(), args
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAI strict mode: every property required, no extra properties; optional ones nullable."""
+    schema = model.model_json_schema()
+    props = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    out_props = {}
+    for key, prop in props.items():
+        prop = {k: v for k, v in prop.items() if k not in ("title", "default")}
+        if key not in required and not _is_nullable(prop):
+            prop = {"anyOf": [prop, {"type": "null"}], **({"description": prop["description"]} if "description" in prop else {})}
+            prop["anyOf"][0].pop("description", None)
+        out_props[key] = prop
+    result = {"type": "object", "properties": out_props, "required": list(props), "additionalProperties": False}
+    if "$defs" in schema:
+        result["$defs"] = schema["$defs"]
+    return result
+
+
+def _is_nullable(prop: dict[str, Any]) -> bool:
+    return any(o.get("type") == "null" for o in prop.get("anyOf", []))
+
+
+def drop_nulls_for_defaults(model: type[BaseModel], args: dict[str, Any]) -> dict[str, Any]:
+    """Strict mode makes the model send null for an omitted optional argument: use the default."""
+    out = dict(args)
+    for key, info in model.model_fields.items():
+        if key in out and out[key] is None and not info.is_required():
+            del out[key]
+    return out

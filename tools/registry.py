@@ -1,0 +1,155 @@
+"""The tool registry and `execute_tool`: validate, approve, run, count, log, truncate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runtime.config import Settings
+from runtime.context import RunContext, approve_all
+from runtime.errors import RunCancelled, ToolDenied, UsageLimitExceeded
+from tools.base import Tool, drop_nulls_for_defaults
+from tools.truncate import truncate_result
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool] = ()):
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.add(t)
+
+    def add(self, t: Tool) -> Tool:
+        if not isinstance(t, Tool):
+            raise TypeError(f"{t!r} is not a Tool; decorate the function with @tool first.")
+        self._tools[t.name] = t
+        return t
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tools
+
+    def __iter__(self):
+        return iter(self._tools.values())
+
+
+def builtin_tools() -> list[Tool]:
+    from tools import files, research, shell
+
+    return [*files.TOOLS, *shell.TOOLS, *research.TOOLS]
+
+
+_DEFAULT: list[ToolRegistry] = []
+
+
+def default_registry() -> ToolRegistry:
+    """Built-in tools plus those of the `shunter.tools` entry-point group and @register_tool."""
+    if not _DEFAULT:
+        reg = ToolRegistry(builtin_tools())
+        for ep in entry_points(group="shunter.tools"):
+            obj = ep.load()
+            for t in obj if isinstance(obj, list | tuple) else [obj]:
+                reg.add(t)
+        _DEFAULT.append(reg)
+    return _DEFAULT[0]
+
+
+def register_tool(t: Tool) -> Tool:
+    """Decorator (under @tool) that adds a custom tool to the default registry."""
+    return default_registry().add(t)
+
+
+def _format_validation(name: str, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "arguments"
+        parts.append(f"{loc}: {e['msg']}")
+    return f"Invalid arguments for {name}: " + "; ".join(parts) + ". Fix the arguments and call the tool again."
+
+
+async def aexecute_tool(name: str, args: dict[str, Any] | str, ctx: RunContext, allowed: set[str] | None = None) -> str:
+    """Run one tool call for an agent. Every failure comes back as clear text for the model;
+    only cancellation and usage limits propagate, because they end the run, not the call."""
+    registry: ToolRegistry = ctx.tools or default_registry()
+    t = registry.get(name)
+    if t is None or (allowed is not None and name not in allowed):
+        ctx.emit("policy.unknown_tool", level="WARNING", tool=name)
+        have = ", ".join(sorted(allowed)) if allowed is not None else ", ".join(registry.names())
+        return f"Tool {name!r} is not available to this agent; it was not run. Available tools: {have}."
+    if isinstance(args, str):
+        try:
+            args = json.loads(args or "{}")
+        except json.JSONDecodeError as e:
+            return f"Invalid arguments for {name}: not valid JSON ({e.msg}). Send a JSON object."
+    if not isinstance(args, dict):
+        return f"Invalid arguments for {name}: expected a JSON object."
+    try:
+        parsed = t.args_model.model_validate(drop_nulls_for_defaults(t.args_model, args))
+    except ValidationError as e:
+        return _format_validation(name, e)
+
+    ctx.cancel.raise_if_cancelled()
+    ctx.usage.record_tool_call(ctx.subtask_id, ctx.agent)
+    started = time.monotonic()
+    ctx.emit("tool.call", tool=name, args=_short_args(args))
+    try:
+        if t.approval is not None:
+            request = t.approval(ctx, parsed.model_dump())
+            if request is not None and not await _ask(ctx, request):
+                ctx.emit("tool.refused", tool=name, reason="not approved")
+                return f"{name} was not approved by the user; it was not run. Do not retry it; report what you could not do."
+        result = await ctx.cancel.guard(t.invoke(ctx, parsed))
+        text = result if isinstance(result, str) else json.dumps(result, default=str)
+    except (RunCancelled, UsageLimitExceeded):
+        raise
+    except ToolDenied as e:
+        ctx.emit("tool.denied", level="WARNING", tool=name, reason=str(e))
+        return f"{name} was refused: {e}"
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a tool bug must reach the model as text, not crash the run
+        ctx.emit("tool.error", level="WARNING", tool=name, error=f"{type(e).__name__}: {e}")
+        text = f"{name} failed: {type(e).__name__}: {e}"
+    out = truncate_result(text, ctx.settings.tools.max_result_chars, ctx.state_dir / "outputs", label=name)
+    ctx.emit("tool.result", tool=name, chars=len(text), truncated=len(out) != len(text), seconds=round(time.monotonic() - started, 4))
+    return out
+
+
+async def _ask(ctx: RunContext, request: Any) -> bool:
+    # Parallel subtasks ask one at a time: prompts are queued, never interleaved.
+    if ctx.approval_lock is None:
+        ctx.approval_lock = asyncio.Lock()
+    async with ctx.approval_lock:
+        ok = await ctx.approve(request)
+    ctx.emit("approval", tool=request.tool, summary=request.summary, approved=ok)
+    return ok
+
+
+def _short_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in args.items()}
+
+
+def execute_tool(name: str, args: dict[str, Any] | str, ctx: RunContext | None = None) -> str:
+    """Run one tool by name and return its result as text; errors come back as text too.
+
+    Without `ctx`, the tool runs in the current directory as a direct call by you, so side
+    effects are approved (the policy's `deny` still holds).
+    """
+    if ctx is None:
+        ctx = RunContext(workspace=Path.cwd(), settings=Settings(), approve=approve_all)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(aexecute_tool(name, args, ctx))
+    raise RuntimeError("execute_tool() is synchronous; inside an event loop await aexecute_tool() instead.")
