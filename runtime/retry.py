@@ -46,7 +46,7 @@ class CircuitBreaker:
             if state == "half-open" and not self._probe_in_flight:
                 self._probe_in_flight = True
                 return
-            wait = max(self.cooldown_s - (self._clock() - self.opened_at), 0.0) if self.opened_at else 0.0
+            wait = max(self.cooldown_s - (self._clock() - self.opened_at), 0.0) if self.opened_at is not None else 0.0
             raise CircuitOpenError(
                 f"The model server failed {self.failures} times in a row, so calls are paused; "
                 f"the next attempt is allowed in {wait:.1f} s."

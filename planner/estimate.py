@@ -1,0 +1,128 @@
+"""The dry-run cost estimate: tokens counted with the real tokenizer over what each agent will
+actually send, times the expected iterations; USD as low / expected / high."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agents.loop import first_messages
+from agents.quoting import Upstream
+from agents.registry import AgentRegistry, agent_model, resolve_tools
+from planner.models import Plan
+from prompts import render
+from runtime.context import RunContext
+from runtime.prices import PriceTable
+from runtime.tokens import count_messages, count_text
+from runtime.usage import Usage
+
+TOOL_RESULT_TOKENS = 700
+"""Typical tokens a tool result adds to the conversation per iteration (before history)."""
+RESULT_TOKENS = 300
+"""Typical tokens of a subtask's final result, quoted to dependants and to the synthesis."""
+SYNTHESIS_OUTPUT = 350
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    """Observed behaviour of one agent (and model), from history or defaults."""
+
+    iterations: float
+    output_per_iteration: float
+    growth_per_iteration: float
+    """Input tokens added to the conversation by each iteration (assistant turn + tool results)."""
+    result_tokens: float = RESULT_TOKENS
+    runs: int = 0
+
+
+def default_stats(iterations: float, output_hint: int) -> AgentStats:
+    return AgentStats(iterations=iterations, output_per_iteration=output_hint, growth_per_iteration=output_hint + TOOL_RESULT_TOKENS)
+
+
+def _conversation_input(base: int, iterations: float, growth: float) -> float:
+    # Iteration k (1-based) sends base + (k-1)*growth tokens.
+    n = max(iterations, 1.0)
+    return n * base + growth * n * (n - 1) / 2
+
+
+def _usd(prices: PriceTable, model: str, inp: float, out: float) -> float | None:
+    return prices.cost(model, int(inp), 0, int(out))
+
+
+def _band(prices: PriceTable, model: str, base: int, stats: AgentStats, max_iter: int) -> dict[str, Any]:
+    n = stats.iterations
+    lo_n, hi_n = 1.0, min(max(n * 2, n + 2), float(max_iter))
+    exp_in = _conversation_input(base, n, stats.growth_per_iteration)
+    exp_out = n * stats.output_per_iteration
+    lo_in, lo_out = _conversation_input(base, lo_n, stats.growth_per_iteration / 2), lo_n * stats.output_per_iteration / 2
+    hi_in, hi_out = _conversation_input(base, hi_n, stats.growth_per_iteration * 1.5), hi_n * stats.output_per_iteration * 1.5
+    return {
+        "model": model,
+        "iterations": round(n, 2),
+        "input_tokens": int(exp_in),
+        "output_tokens": int(exp_out),
+        "low_usd": _usd(prices, model, lo_in, lo_out),
+        "expected_usd": _usd(prices, model, exp_in, exp_out),
+        "high_usd": _usd(prices, model, hi_in, hi_out),
+        "_low_tokens": (lo_in, lo_out),
+        "_high_tokens": (hi_in, hi_out),
+    }
+
+
+def estimate_plan(
+    plan: Plan,
+    ctx: RunContext,
+    agents: AgentRegistry,
+    planner_usage: Usage | None = None,
+    history: dict[str, AgentStats] | None = None,
+) -> dict[str, Any]:
+    prices = ctx.usage.prices
+    rows = []
+    for s in plan.subtasks:
+        agent = agents.get(s.agent)
+        if agent is None:
+            continue
+        model = agent_model(agent, ctx.settings)
+        tools = resolve_tools(agent, ctx.settings, ctx.tools)
+        stats = (history or {}).get(f"{s.agent}:{model}") or (history or {}).get(s.agent) or default_stats(
+            agent.iterations_hint, agent.output_tokens_hint
+        )
+        upstream = [Upstream(d, plan.get(d).agent, "succeeded", "x " * int(stats.result_tokens)) for d in s.depends_on]
+        messages = first_messages(agent, ctx.for_subtask(s.id, s.agent), tools, s.instruction, upstream)
+        base = count_messages(messages, [t.schema() for t in tools], model)
+        override = ctx.settings.agents.get(agent.name)
+        max_iter = (override.max_iterations if override else None) or agent.max_iterations or ctx.settings.limits.agent_max_iterations
+        rows.append({"id": s.id, "agent": s.agent, **_band(prices, model, base, stats, max_iter)})
+
+    synth_model = ctx.settings.model.name
+    synth_base = count_text(render("synthesis")) + count_text(plan.goal) + RESULT_TOKENS * len(plan.subtasks) + 20
+    synth = {"id": "synthesis", "agent": "synthesis", **_band(prices, synth_model, synth_base, AgentStats(1, SYNTHESIS_OUTPUT, 0), 1)}
+    synth["_high_tokens"] = (synth_base * 1.5, SYNTHESIS_OUTPUT * 2)
+    synth["high_usd"] = _usd(prices, synth_model, *synth["_high_tokens"])
+
+    planner = (planner_usage or Usage()).to_dict()
+    parts = [*rows, synth]
+    unpriced = sorted({r["model"] for r in parts if r["expected_usd"] is None} | set(planner.get("unpriced_models", [])))
+
+    def total(key: str) -> float | None:
+        if unpriced:
+            return None
+        return round(sum(r[key] for r in parts) + (planner["cost_usd"] or 0.0), 6)
+
+    for r in parts:
+        r.pop("_low_tokens", None)
+        r.pop("_high_tokens", None)
+        for k in ("low_usd", "expected_usd", "high_usd"):
+            r[k] = None if r[k] is None else round(r[k], 6)
+    return {
+        "input_tokens": sum(r["input_tokens"] for r in parts),
+        "output_tokens": sum(r["output_tokens"] for r in parts),
+        "low_usd": total("low_usd"),
+        "expected_usd": total("expected_usd"),
+        "high_usd": total("high_usd"),
+        "priced": not unpriced,
+        "unpriced_models": unpriced,
+        "planner": {k: planner[k] for k in ("input_tokens", "output_tokens", "requests", "cost_usd")},
+        "subtasks": rows,
+        "synthesis": synth,
+    }

@@ -1,0 +1,113 @@
+"""The planner agent: request -> valid Plan, with structured output, a JSON-from-text fallback
+and repair rounds that send the exact validation errors back."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.registry import AgentRegistry, may_write, resolve_tools
+from planner.models import Plan, plan_response_format
+from planner.validate import validate_plan
+from prompts import render
+from runtime.calls import call_model
+from runtime.context import RunContext
+from runtime.errors import ModelError, PlanError
+from runtime.model import Model, ModelRequest
+from runtime.usage import Usage
+
+
+@dataclass
+class PlanOutcome:
+    plan: Plan
+    attempts: int
+    usage: Usage = field(default_factory=Usage)
+    repairs: list[list[str]] = field(default_factory=list)
+    """The validation errors of each rejected attempt."""
+    notes: list[str] = field(default_factory=list)
+
+
+def describe_agents(agents: AgentRegistry, ctx: RunContext) -> str:
+    lines = []
+    for a in agents:
+        tools = ", ".join(t.name for t in resolve_tools(a, ctx.settings, ctx.tools))
+        writes = "can change files or run commands" if may_write(a, ctx.settings, ctx.tools) else "read-only"
+        lines.append(f"- {a.name}: {a.description} Tools: {tools}. {writes}.")
+    return "\n".join(lines)
+
+
+def planner_messages(request: str, agents: AgentRegistry, ctx: RunContext, memory: str = "") -> list[dict[str, Any]]:
+    system = render("planner", agents=describe_agents(agents, ctx), memory=memory)
+    return [{"role": "system", "content": system}, {"role": "user", "content": f"Request: {request}"}]
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+
+
+def parse_plan_text(text: str) -> Plan:
+    """Parse a plan from the model's text: bare JSON, fenced JSON, or the outermost {...}."""
+    candidates = [text.strip()]
+    candidates += _FENCE.findall(text)
+    if "{" in text and "}" in text:
+        candidates.append(text[text.find("{") : text.rfind("}") + 1])
+    last: Exception | None = None
+    for c in candidates:
+        try:
+            return Plan.model_validate(json.loads(c))
+        except (json.JSONDecodeError, ValidationError) as e:
+            last = e
+    raise ValueError(f"the answer is not a plan JSON object ({str(last).splitlines()[0] if last else 'empty'})")
+
+
+def normalise(plan: Plan, agents: AgentRegistry, ctx: RunContext) -> list[str]:
+    """Fix what needs no model: a subtask of an agent that cannot change anything is read-only."""
+    notes = []
+    for s in plan.subtasks:
+        agent = agents.get(s.agent)
+        if agent is not None and not s.read_only and not may_write(agent, ctx.settings, ctx.tools):
+            s.read_only = True
+            notes.append(f"{s.id}: marked read_only, since {s.agent} cannot change anything")
+        s.depends_on = list(dict.fromkeys(s.depends_on))
+    return notes
+
+
+async def make_plan(request: str, ctx: RunContext, model: Model, agents: AgentRegistry, memory: str = "") -> PlanOutcome:
+    if not request.strip():
+        raise PlanError("The request is empty; say what you want done.")
+    pctx = ctx.for_subtask("planner", "planner")
+    messages = planner_messages(request, agents, pctx, memory)
+    rounds = ctx.settings.planner.repair_rounds
+    repairs: list[list[str]] = []
+    structured = True
+    for attempt in range(1, rounds + 2):
+        req = ModelRequest(messages=messages, response_format=plan_response_format() if structured else None, stream=False)
+        try:
+            resp = await call_model(pctx, model, req)
+        except ModelError as e:
+            msg = str(e).lower()
+            if structured and ("response_format" in msg or "json_schema" in msg):
+                structured = False  # a server without structured output: ask for JSON in text
+                continue
+            raise
+        messages.append({"role": "assistant", "content": resp.text})
+        try:
+            plan = parse_plan_text(resp.text)
+            notes = normalise(plan, agents, pctx)
+            errors = validate_plan(plan, agents, ctx.settings)
+        except ValueError as e:
+            errors = [f"Your answer could not be read: {e}. Answer with only the JSON object."]
+        if not errors:
+            ctx.emit("plan.ready", attempts=attempt, subtasks=len(plan.subtasks))
+            usage = ctx.usage.by_subtask.get("planner", Usage())
+            return PlanOutcome(plan=plan, attempts=attempt, usage=usage, repairs=repairs, notes=notes)
+        repairs.append(errors)
+        ctx.emit("plan.invalid", level="WARNING", attempt=attempt, errors=errors)
+        messages.append({"role": "user", "content": "The plan is invalid:\n- " + "\n- ".join(errors) + "\nSend the corrected plan as JSON only."})
+    raise PlanError(
+        f"The planner did not produce a valid plan after {rounds + 1} attempts: {'; '.join(repairs[-1])}",
+        errors=repairs[-1],
+    )

@@ -1,0 +1,79 @@
+"""Plan validation before anything runs, and the parallel waves of a valid plan."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from agents.registry import AgentRegistry, may_write
+from planner.models import Plan
+from runtime.config import Settings
+
+
+def graph(plan: Plan) -> nx.DiGraph:
+    g = nx.DiGraph()
+    for s in plan.subtasks:
+        g.add_node(s.id)
+    for s in plan.subtasks:
+        for dep in s.depends_on:
+            if dep in g:
+                g.add_edge(dep, s.id)
+    return g
+
+
+def validate_plan(plan: Plan, agents: AgentRegistry, settings: Settings) -> list[str]:
+    """Every problem, each as one sentence the planner can act on. Empty means valid."""
+    errors: list[str] = []
+    limits = settings.planner
+    if not plan.subtasks:
+        errors.append("The plan has no subtasks; give at least one.")
+    if len(plan.subtasks) > limits.max_subtasks:
+        errors.append(f"The plan has {len(plan.subtasks)} subtasks; the limit is {limits.max_subtasks}. Merge related steps.")
+    ids = [s.id for s in plan.subtasks]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        errors.append(f"Subtask id {dup!r} is used more than once; ids must be unique.")
+    known = set(ids)
+    for s in plan.subtasks:
+        if not s.id.strip():
+            errors.append("A subtask has an empty id.")
+        if not s.instruction.strip():
+            errors.append(f"Subtask {s.id!r} has an empty instruction.")
+        if len(s.instruction) > limits.max_instruction_chars:
+            errors.append(f"Subtask {s.id!r} has an instruction of {len(s.instruction)} characters; the limit is {limits.max_instruction_chars}.")
+        agent = agents.get(s.agent)
+        if agent is None:
+            errors.append(f"Subtask {s.id!r} uses agent {s.agent!r}, which is not registered; use one of: {', '.join(agents.names())}.")
+        for dep in s.depends_on:
+            if dep == s.id:
+                errors.append(f"Subtask {s.id!r} depends on itself.")
+            elif dep not in known:
+                errors.append(f"Subtask {s.id!r} depends on {dep!r}, which does not exist.")
+    g = graph(plan)
+    try:
+        cycle = nx.find_cycle(g)
+        path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+        errors.append(f"The dependencies form a cycle: {path}. Remove one of these dependencies.")
+    except nx.NetworkXNoCycle:
+        pass
+    return errors
+
+
+def read_only_conflicts(plan: Plan, agents: AgentRegistry, settings: Settings) -> list[str]:
+    """Subtasks marked read_only whose agent can only work by side effects are not an error
+    (a writer can be asked to read); but a read_only subtask is *executed* read-only: the router
+    gives it only its agent's read-only tools. Reported for display."""
+    notes = []
+    for s in plan.subtasks:
+        agent = agents.get(s.agent)
+        if agent is not None and s.read_only and may_write(agent, settings):
+            notes.append(f"{s.id} runs with {s.agent}'s read-only tools only")
+    return notes
+
+
+def waves(plan: Plan) -> list[list[str]]:
+    """Subtasks grouped by the earliest wave they can start in (topological generations)."""
+    return [sorted(gen, key=[s.id for s in plan.subtasks].index) for gen in nx.topological_generations(graph(plan))]
+
+
+def critical_path_length(plan: Plan) -> int:
+    g = graph(plan)
+    return nx.dag_longest_path_length(g) + 1 if g.number_of_nodes() else 0

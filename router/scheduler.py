@@ -1,0 +1,185 @@
+"""Event-driven DAG execution: a subtask starts the moment its dependencies succeed.
+
+Read-only subtasks run in parallel up to `max_parallel`; side-effecting subtasks never run at
+the same time as each other. A failure skips exactly its dependants (or, with fail_fast,
+everything); cancellation stops what runs and keeps what finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+
+from agents.base import Agent
+from agents.loop import AgentResult, run_agent
+from agents.quoting import Upstream
+from agents.registry import AgentRegistry, agent_model, resolve_tools
+from planner.models import Plan, Subtask
+from planner.validate import graph
+from router.records import SubtaskRecord
+from runtime.context import RunContext
+from runtime.model import Model
+from tools.truncate import truncate_result
+
+ModelProvider = Callable[[str], Model]
+Listener = Callable[[SubtaskRecord], None]
+
+UPSTREAM_LIMIT = 12_000
+"""Characters of one upstream result handed to a dependant (head and tail kept beyond it)."""
+
+
+def least_privilege(agent: Agent, subtask: Subtask, ctx: RunContext) -> Agent:
+    """A read-only subtask gets only its agent's read-only tools, whatever the model asks for."""
+    if not subtask.read_only:
+        return agent
+    tools = tuple(t for t in resolve_tools(agent, ctx.settings, ctx.tools) if t.read_only)
+    return dataclasses.replace(agent, tools=tools)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        plan: Plan,
+        ctx: RunContext,
+        agents: AgentRegistry,
+        models: ModelProvider,
+        *,
+        max_parallel: int = 4,
+        fail_fast: bool = False,
+        subtask_timeout_s: float | None = None,
+        listeners: list[Listener] | None = None,
+        records: dict[str, SubtaskRecord] | None = None,
+    ):
+        self.plan, self.ctx, self.agents, self.models = plan, ctx, agents, models
+        self.max_parallel, self.fail_fast, self.timeout = max(1, max_parallel), fail_fast, subtask_timeout_s
+        self.listeners = listeners or []
+        self.g = graph(plan)
+        self.records = {s.id: SubtaskRecord(s.id, s.agent) for s in plan.subtasks}
+        for sid, rec in (records or {}).items():  # resume: finished work is kept as it was
+            if sid in self.records and rec.status == "succeeded":
+                self.records[sid] = rec
+        self.stop_reason: str | None = None
+        self.limit_hit: str | None = None
+
+    def _notify(self, rec: SubtaskRecord) -> None:
+        for listener in self.listeners:
+            listener(rec)
+
+    def _ready(self) -> list[Subtask]:
+        out = []
+        for s in self.plan.subtasks:
+            rec = self.records[s.id]
+            if rec.status == "pending" and all(self.records[d].status == "succeeded" for d in s.depends_on):
+                out.append(s)
+        return out
+
+    def _skip_dependants(self, sid: str, reason: str) -> None:
+        import networkx as nx
+
+        for dep in nx.descendants(self.g, sid):
+            rec = self.records[dep]
+            if rec.status == "pending":
+                rec.status, rec.error = "skipped", reason
+                self._notify(rec)
+
+    def _skip_all_pending(self, reason: str) -> None:
+        for rec in self.records.values():
+            if rec.status == "pending":
+                rec.status, rec.error = "skipped", reason
+                self._notify(rec)
+
+    async def run(self) -> dict[str, SubtaskRecord]:
+        running: dict[asyncio.Task[AgentResult], Subtask] = {}
+        writer_busy = False
+        try:
+            while True:
+                if self.ctx.cancel.cancelled or self.stop_reason:
+                    ready = []
+                else:
+                    ready = self._ready()
+                for s in ready:
+                    if len(running) >= self.max_parallel:
+                        break
+                    if not s.read_only:
+                        if writer_busy:
+                            continue
+                        writer_busy = True
+                    running[asyncio.create_task(self._run_one(s))] = s
+                if not running:
+                    break
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    s = running.pop(task)
+                    if not s.read_only:
+                        writer_busy = False
+                    self._settle(s, task)
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        if self.ctx.cancel.cancelled:
+            for rec in self.records.values():
+                if rec.status == "running":
+                    rec.status = "cancelled"
+        elif self.stop_reason:
+            self._skip_all_pending(self.stop_reason)
+        return self.records
+
+    def _settle(self, s: Subtask, task: asyncio.Task[AgentResult]) -> None:
+        rec = self.records[s.id]
+        exc = task.exception() if not task.cancelled() else None
+        if task.cancelled() or exc is not None:
+            rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}" if exc else "cancelled"
+        rec.finished_at = time.time()
+        self._notify(rec)
+        if rec.status == "cancelled":
+            return
+        if rec.status != "succeeded":
+            if self.limit_hit:
+                self.stop_reason = f"the run stopped: {self.limit_hit}"
+            elif self.fail_fast:
+                self.stop_reason = f"--fail-fast: subtask {s.id} {rec.status}"
+            self._skip_dependants(s.id, f"dependency {s.id} {rec.status}")
+
+    def _upstream(self, s: Subtask) -> list[Upstream]:
+        out = []
+        for d in s.depends_on:
+            rec = self.records[d]
+            text = truncate_result(rec.result, UPSTREAM_LIMIT, self.ctx.state_dir / "outputs", label=f"result-{d}")
+            out.append(Upstream(d, rec.agent, rec.status, text))
+        return out
+
+    async def _run_one(self, s: Subtask) -> AgentResult:
+        rec = self.records[s.id]
+        rec.status, rec.started_at, rec.error = "running", time.time(), None
+        rec.attempts += 1
+        self._notify(rec)
+        agent = self.agents.get(s.agent)
+        sctx = self.ctx.for_subtask(s.id, s.agent)
+        if agent is None:
+            result = AgentResult(status="failed", text="", error=f"Agent {s.agent!r} is not registered.")
+        else:
+            agent = least_privilege(agent, s, sctx)
+            model = self.models(agent_model(agent, sctx.settings))
+            sctx.emit("subtask.started", read_only=s.read_only, model=model.name)
+            coro = run_agent(agent, s.instruction, sctx, model, self._upstream(s))
+            try:
+                if self.timeout:
+                    async with asyncio.timeout(self.timeout):
+                        result = await coro
+                else:
+                    result = await coro
+            except TimeoutError:
+                result = AgentResult(status="failed", text="", error=f"Subtask {s.id} timed out after {self.timeout:g} s.")
+                result.files_changed = sctx.file_changes.for_subtask(s.id)
+        rec.status = result.status
+        rec.result, rec.error = result.text, result.error
+        rec.files_changed, rec.tool_calls, rec.iterations = result.files_changed, len(result.tool_calls), result.iterations
+        rec.usage = self.ctx.usage.by_subtask.get(s.id).to_dict() if s.id in self.ctx.usage.by_subtask else {}
+        if result.status == "limit" and result.error and result.error.startswith("Usage limit"):
+            self.limit_hit = result.error
+        sctx.emit("subtask.finished", status=rec.status, error=rec.error, seconds=round(time.time() - (rec.started_at or 0), 3))
+        return result

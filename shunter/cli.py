@@ -1,0 +1,163 @@
+"""The `shunter` command line: thin commands over the library. Heavy imports stay inside the
+commands so `shunter --help` starts fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Shunter plans a request into a graph of subtasks and runs them with specialist agents.",
+)
+
+Workspace = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory (default: the current one).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+
+
+def _fail(message: str, code: int, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"status": "error", "error": message, "exit_code": code}))
+    sys.stderr.write(f"shunter: {message}\n")
+    raise typer.Exit(code)
+
+
+def _guard(fn, as_json: bool = False):
+    """Turn every typed error into one sentence and its exit code; never a traceback."""
+    from runtime.errors import ShunterError
+
+    try:
+        return fn()
+    except ShunterError as e:
+        _fail(str(e), e.exit_code, as_json)
+    except KeyboardInterrupt:
+        _fail("Cancelled.", 130, as_json)
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+) -> None:
+    from runtime.events import configure_stderr
+
+    configure_stderr(-1 if quiet else verbose)
+
+
+@app.command()
+def plan(
+    request: Annotated[str, typer.Argument(help="What you want done.")] = "",
+    workspace: Workspace = Path("."),
+    as_json: JsonFlag = False,
+    fmt: Annotated[str, typer.Option("--format", help="tree, mermaid or json.")] = "tree",
+    model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")] = None,
+) -> None:
+    """Dry run: the plan graph, its parallel waves and the cost estimate. Calls only the planner."""
+    from shunter.commands import plan_command
+
+    if fmt not in ("tree", "mermaid", "json"):
+        _fail(f"Unknown --format {fmt!r}; use tree, mermaid or json.", 2, as_json)
+    _guard(lambda: plan_command(request, workspace, "json" if as_json else fmt, model), as_json or fmt == "json")
+
+
+@app.command()
+def run(
+    request: Annotated[str, typer.Argument(help="What you want done.")] = "",
+    workspace: Workspace = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve side effects the policy allows (never a deny).")] = False,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Budget in USD: refuse to start above it, stop on reaching it.")] = None,
+    max_parallel: Annotated[int | None, typer.Option("--max-parallel", help="Subtasks running at once.")] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop everything at the first failed subtask.")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")] = None,
+    as_json: JsonFlag = False,
+    continue_: Annotated[bool, typer.Option("--continue", help="Follow up on the latest conversation.")] = False,
+    conversation: Annotated[str | None, typer.Option("--conversation", help="Follow up on this conversation id.")] = None,
+    from_run: Annotated[str | None, typer.Option("--from", help="Branch a new conversation line from this run.")] = None,
+) -> None:
+    """Plan, show the estimate, execute with approvals and live progress, print the answer and usage."""
+    from shunter.commands import RunOptions, run_command
+
+    opts = RunOptions(
+        yes=yes, max_cost=max_cost, max_parallel=max_parallel, fail_fast=fail_fast, model=model, as_json=as_json,
+        continue_=continue_, conversation=conversation, from_run=from_run,
+    )
+    code = _guard(lambda: run_command(request, workspace, opts), as_json)
+    raise typer.Exit(code or 0)
+
+
+@app.command()
+def agents(workspace: Workspace = Path("."), as_json: JsonFlag = False) -> None:
+    """The registered specialists, built-in and plugins."""
+    from shunter.commands import agents_command
+
+    _guard(lambda: agents_command(workspace, as_json), as_json)
+
+
+@app.command("check-command")
+def check_command(
+    command: Annotated[str, typer.Argument(help="A shell command to judge.")],
+    workspace: Workspace = Path("."),
+    as_json: JsonFlag = False,
+) -> None:
+    """The shell policy's verdict on a command: allow, ask or deny, with the reason."""
+    from tools.policy import check_command as verdict_of
+
+    verdict = verdict_of(command)
+    if as_json:
+        print(json.dumps(verdict.to_dict()))
+    else:
+        print(f"{verdict.decision}: {verdict.reason}")
+
+
+@app.command("check-path")
+def check_path(
+    path: Annotated[str, typer.Argument(help="A path to judge against the workspace scope.")],
+    workspace: Workspace = Path("."),
+    as_json: JsonFlag = False,
+) -> None:
+    """The path scope's verdict: whether a tool may touch PATH in the workspace."""
+    from tools.pathscope import check_path as verdict_of
+
+    verdict = _guard(lambda: verdict_of(workspace, path), as_json)
+    if as_json:
+        print(json.dumps(verdict))
+    else:
+        state = "allowed" if verdict["allowed"] else "refused"
+        print(f"{state}: {verdict['reason']}" + (f" ({verdict['resolved']})" if verdict.get("resolved") else ""))
+
+
+@app.command()
+def demo(
+    as_json: JsonFlag = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary workspace and print its path.")] = False,
+    latency: Annotated[float, typer.Option("--latency", help="Scripted seconds per model call.")] = 0.25,
+) -> None:
+    """A complete run offline on the bundled scripted model, in a temporary workspace."""
+    from shunter.commands import demo_command
+
+    code = _guard(lambda: demo_command(as_json, keep, latency), as_json)
+    raise typer.Exit(code or 0)
+
+
+def _register_state_commands() -> None:
+    try:
+        from shunter import cli_state
+    except ImportError:
+        return
+    cli_state.register(app, _guard, _fail)
+
+
+_register_state_commands()
+
+
+def main() -> Any:
+    return app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""What the CLI commands do, kept apart from argument parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents.registry import default_agents, may_write, resolve_tools
+from router.records import RunResult
+from router.run import Planned
+from runtime.errors import ConfigError, ModelError, RunCancelled
+from shunter import render
+from shunter.api import _provider, plan as api_plan, prepare, run as api_run
+from shunter.approve import choose_approver
+from shunter.progress import Progress
+
+EXIT = {"succeeded": 0, "failed": 1, "cancelled": 130}
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.rstrip() + "\n")
+
+
+def _overrides(model: str | None = None, max_parallel: int | None = None, max_cost: float | None = None, fail_fast: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if model:
+        out["model"] = {"name": model}
+    if max_parallel is not None:
+        if max_parallel < 1:
+            raise ConfigError(f"--max-parallel must be at least 1, not {max_parallel}.")
+        out["max_parallel"] = max_parallel
+    if max_cost is not None:
+        if max_cost <= 0:
+            raise ConfigError(f"--max-cost must be a positive number of US dollars, not {max_cost:g}; a budget of zero allows no model call.")
+        out["limits"] = {"max_cost_usd": max_cost}
+    if fail_fast:
+        out["fail_fast"] = True
+    return out
+
+
+def _planning_errors(fn):
+    """An unreachable server, a wrong model or a rejected key shows up at planning: usage errors."""
+    try:
+        return fn()
+    except ModelError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _show_plan(planned: Planned, fmt: str) -> None:
+    if fmt == "mermaid":
+        print(render.plan_mermaid(planned.plan))
+        _err(render.estimate_table(planned.estimate))
+    else:
+        print(render.plan_tree(planned.plan))
+        print()
+        print(render.estimate_table(planned.estimate))
+
+
+def _plan_json(planned: Planned) -> dict[str, Any]:
+    from planner.validate import waves
+
+    return {"plan": planned.plan.model_dump(), "estimate": planned.estimate, "waves": waves(planned.plan),
+            "attempts": planned.outcome.attempts, "notes": planned.outcome.notes}
+
+
+def plan_command(request: str, workspace: Path, fmt: str, model: str | None) -> None:
+    if not request.strip():
+        raise ConfigError("No request given; say what you want done, e.g. shunter plan \"list the TODOs in src/\".")
+    ctx = prepare(workspace, overrides=_overrides(model))
+    planned = _planning_errors(lambda: asyncio.run(api_plan(request, ctx=ctx)))
+    if fmt == "json":
+        print(json.dumps(_plan_json(planned)))
+    else:
+        _show_plan(planned, fmt)
+
+
+@dataclass
+class RunOptions:
+    yes: bool = False
+    max_cost: float | None = None
+    max_parallel: int | None = None
+    fail_fast: bool = False
+    model: str | None = None
+    as_json: bool = False
+    continue_: bool = False
+    conversation: str | None = None
+    from_run: str | None = None
+
+
+def _install_sigint(ctx) -> None:
+    """First Ctrl-C cancels gracefully (finished work is kept); a second one exits at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_sigint() -> None:
+        if ctx.cancel.cancel("interrupted by Ctrl-C"):
+            _err("\nCancelling… (press Ctrl-C again to exit at once)")
+        else:
+            os._exit(130)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, lambda: ctx.cancel.cancel("terminated"))
+    except (NotImplementedError, RuntimeError):
+        pass
+
+
+def _budget_gate(opts: RunOptions):
+    async def on_planned(planned: Planned) -> bool:
+        if not opts.as_json:
+            _err(render.plan_tree(planned.plan) + "\n\n" + render.estimate_table(planned.estimate) + "\n")
+        high = planned.estimate["high_usd"]
+        if opts.max_cost is None:
+            return True
+        if high is None:
+            raise ConfigError(f"--max-cost cannot be enforced: no price is known for {', '.join(planned.estimate['unpriced_models'])}; add one under [prices] in .shunter/config.toml.")
+        if high <= opts.max_cost or opts.yes:
+            return True
+        if sys.stdin is not None and sys.stdin.isatty():
+            _err(f"The high estimate {render.usd(high)} exceeds --max-cost {render.usd(opts.max_cost)}. Start anyway? [y/N] ")
+            return (await asyncio.to_thread(sys.stdin.readline)).strip().lower() in ("y", "yes")
+        raise ConfigError(
+            f"The high estimate {render.usd(high)} exceeds --max-cost {render.usd(opts.max_cost)}; raise the budget, "
+            "or pass --yes to start anyway (spending still stops at the budget)."
+        )
+
+    return on_planned
+
+
+def _print_result(result: RunResult, as_json: bool) -> int:
+    data = result.to_dict()
+    if as_json:
+        print(json.dumps(data, default=str))
+    else:
+        print(result.answer)
+        _err("\n" + render.usage_summary(data))
+        if result.error:
+            _err(f"{result.status}: {result.error}")
+        _err(f"Run {result.run_id} {result.status}.")
+    return EXIT.get(result.status, 1)
+
+
+async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResult:
+    _install_sigint(ctx)
+    agents = default_agents()
+    progress_holder: list[Progress] = []
+
+    def listener(rec) -> None:
+        if progress_holder:
+            progress_holder[0](rec)
+
+    gate = _budget_gate(opts)
+
+    async def on_planned(planned: Planned) -> bool:
+        ok = await gate(planned)
+        if ok:
+            p = Progress(ctx.usage, [(s.id, s.agent) for s in planned.plan.subtasks], live=None if not opts.as_json else False)
+            progress_holder.append(p.__enter__())
+        return ok
+
+    try:
+        return await api_run(request, ctx=ctx, model=model, agents=agents, listeners=[listener], on_planned=on_planned)
+    finally:
+        if progress_holder:
+            progress_holder[0].__exit__(None, None, None)
+        provider = _provider(model, ctx.settings)
+        if hasattr(provider, "aclose"):
+            await provider.aclose()
+
+
+def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx=None) -> int:
+    if not request.strip():
+        raise ConfigError("No request given; say what you want done, e.g. shunter run \"list the TODOs in src/\".")
+    overrides = _overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast)
+    ctx = ctx or prepare(workspace, overrides=overrides, approve=choose_approver(opts.yes))
+    if ctx.sandbox is not None and not opts.as_json:
+        _err(f"Sandbox for commands: {ctx.sandbox.kind} ({ctx.sandbox.detail})")
+    try:
+        result = _planning_errors(lambda: asyncio.run(_run_async(request, ctx, opts, model)))
+    except RunCancelled as e:
+        raise ConfigError(str(e)) from None
+    return _print_result(result, opts.as_json)
+
+
+def agents_command(workspace: Path, as_json: bool) -> None:
+    ctx = prepare(workspace)
+    registry = default_agents()
+    rows = []
+    for a in registry:
+        tools = [t.name for t in resolve_tools(a, ctx.settings, ctx.tools)]
+        rows.append({"name": a.name, "description": a.description, "tools": tools,
+                     "may_write": may_write(a, ctx.settings, ctx.tools), "source": registry.sources.get(a.name, "built-in")})
+    if as_json:
+        print(json.dumps({"agents": rows}))
+        return
+    for r in rows:
+        print(f"{r['name']:<10} {'writes' if r['may_write'] else 'read-only':<9} [{r['source']}] {r['description']}")
+        print(f"{'':<10} tools: {', '.join(r['tools'])}")
+
+
+def demo_command(as_json: bool, keep: bool, latency: float) -> int:
+    from shunter.demo import DEMO_REQUEST, demo_model, make_workspace
+
+    tmp = Path(tempfile.mkdtemp(prefix="shunter-demo-"))
+    make_workspace(tmp)
+    if not as_json:
+        _err("Shunter demo: the model is SCRIPTED (offline, no API key); the tools, files, policy, scheduler and accounting are real.")
+        _err(f"Workspace: {tmp}\nRequest: {DEMO_REQUEST}\n")
+    overrides = {"model": {"name": "scripted", "api_key": "unused-scripted"}}
+    from shunter.api import prepare as prep
+
+    ctx = prep(tmp, overrides=overrides, approve=choose_approver(True))
+    opts = RunOptions(yes=True, as_json=as_json)
+    code = run_command(DEMO_REQUEST, tmp, opts, model=demo_model(latency), ctx=ctx)
+    if not as_json:
+        todo = tmp / "TODO.md"
+        if todo.exists():
+            _err("\n--- TODO.md written by the run ---\n" + todo.read_text())
+        _err(f"(workspace kept at {tmp})" if keep else "")
+    if not keep:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return code
