@@ -82,7 +82,7 @@ class ToolSettings(_Section):
     fetch_max_bytes: int = 2_000_000
     fetch_timeout_s: float = 20.0
     search_provider: str | None = None
-    """'searxng' or None."""
+    """'searxng', 'brave' (key from the BRAVE_API_KEY environment variable) or None."""
     search_url: str | None = None
     """Base URL of the search provider (e.g. a SearXNG instance)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import uuid
@@ -100,8 +101,8 @@ class RunContext:
     """Streaming text callback: (delta, subtask_id)."""
     subtask_id: str | None = None
     agent: str | None = None
-    approval_lock: Any = None
-    """asyncio.Lock so parallel subtasks ask one at a time; made lazily by the approver."""
+    approval_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Parallel subtasks ask one at a time: shared by every view of the run."""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).resolve()

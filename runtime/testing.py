@@ -42,6 +42,11 @@ def calls(*items: tuple[str, dict[str, Any] | str]) -> ModelResponse:
 Reply = ModelResponse | str | BaseException
 
 
+def _snapshot(request: ModelRequest) -> ModelRequest:
+    # The loop keeps appending to its message list; record what was sent at this moment.
+    return ModelRequest(**{**request.__dict__, "messages": list(request.messages)})
+
+
 def _finish(reply: Reply, request: ModelRequest, name: str) -> ModelResponse:
     if isinstance(reply, BaseException):
         raise reply
@@ -75,7 +80,7 @@ class ScriptedModel:
         return self
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        self.requests.append(request)
+        self.requests.append(_snapshot(request))
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if not self.replies:
@@ -96,7 +101,7 @@ class FunctionModel:
         self.requests: list[ModelRequest] = []
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        self.requests.append(request)
+        self.requests.append(_snapshot(request))
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         reply = self.fn(request)

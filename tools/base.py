@@ -61,7 +61,8 @@ def tool(
     effect: Effect = "read",
     approval: ApprovalHook | None = None,
 ) -> Any:
-    """Turn a function into a Tool. `effect` decides read-only-ness: only "read" is read-only."""
+    """Turn a function into a Tool. `effect` decides read-only-ness: "read" and "network" (GET-only
+    tools that never touch the workspace) are read-only and may run in parallel."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return make_tool(f, name=name, effect=effect, approval=approval)
@@ -91,7 +92,7 @@ def make_tool(f: Callable[..., Any], *, name: str | None, effect: Effect, approv
         fn=f,
         args_model=model,
         effect=effect,
-        read_only=effect == "read",
+        read_only=effect in ("read", "network"),
         takes_ctx=takes_ctx,
         approval=approval,
     )

@@ -128,8 +128,6 @@ async def aexecute_tool(name: str, args: dict[str, Any] | str, ctx: RunContext, 
 
 async def _ask(ctx: RunContext, request: Any) -> bool:
     # Parallel subtasks ask one at a time: prompts are queued, never interleaved.
-    if ctx.approval_lock is None:
-        ctx.approval_lock = asyncio.Lock()
     async with ctx.approval_lock:
         ok = await ctx.approve(request)
     ctx.emit("approval", tool=request.tool, summary=request.summary, approved=ok)
