@@ -64,6 +64,13 @@ async def call_model(ctx: RunContext, model: Model, request: ModelRequest) -> Mo
     except TransientModelError as e:
         ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
         suffix = f" (after {retries + 1} attempts)" if retries else ""
+        cap = ctx.settings.retry.max_retry_after_s
+        if e.retry_after is not None and e.retry_after > cap:
+            # Say why a retryable error was not retried, and which setting would change that.
+            suffix += (
+                f"; the server asked to wait {e.retry_after:g} s, longer than "
+                f"retry.max_retry_after_s ({cap:g} s), so it was not retried"
+            )
         raise ModelError(f"{e}{suffix}") from e
     except ModelError as e:
         ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)

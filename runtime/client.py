@@ -63,6 +63,9 @@ class OpenAIModel:
     def _status_error(self, e: openai.APIStatusError) -> ModelError:
         status = e.status_code
         detail = _error_message(e)
+        if status == 429 and _error_code(e) == "insufficient_quota":
+            # Retrying cannot refill a quota: this one is permanent.
+            return ModelError(f"The account behind the API key has no quota left (429 insufficient_quota): {detail}")
         if status in _TRANSIENT_STATUS or status >= 500:
             return TransientModelError(f"The model server answered {status}: {detail}", status=status, retry_after=retry_after(e.response.headers))
         if status == 401:
@@ -140,6 +143,12 @@ def _error_message(e: openai.APIStatusError) -> str:
         if isinstance(err, dict) and err.get("message"):
             return str(err["message"])
     return str(e.message)
+
+
+def _error_code(e: openai.APIStatusError) -> str | None:
+    body = e.body
+    err = body.get("error", body) if isinstance(body, dict) else None
+    return err.get("code") if isinstance(err, dict) else None
 
 
 def retry_after(headers: Any) -> float | None:
