@@ -1,0 +1,503 @@
+"""Workspace path scope: which paths a tool may touch, and opening them safely.
+
+Rules (each refusal comes with one sentence naming the problem):
+
+- Relative paths are relative to the workspace; absolute paths must lie inside it. Paths are
+  compared component by component, so `/srv/app_evil` is not inside `/srv/app`.
+- `\\` is read as a path separator, so `..\\..\\etc\\passwd` climbs like `../../etc/passwd`
+  (a file literally named `a\\b` is therefore out of reach).
+- `..` may move around inside the workspace but never above it, not even to come back.
+- Percent-encoding is checked decoded as well: `%XX` and `%uXXXX` are decoded up to four times
+  (double encoding, `%%32%65`), and NFKC lookalikes (fullwidth `．．／`) are folded; if any
+  decoded form leaves the workspace, or decodes to invalid UTF-8 (overlong `%c0%af`) or a NUL,
+  the path is refused. Slash lookalikes NFKC keeps (division slash U+2215, fraction slash
+  U+2044, ...) count as separators in those decoded forms. The file opened is always the literal name.
+- `~` is not expanded: a path starting with `~` is refused (write `./~name` for a file
+  literally named so). URLs (`file://...`), Windows drives (`C:\\`), control characters, NUL
+  and names made only of dots and spaces (`...`, `.. `) are refused too.
+- Symlinks are resolved by us, one component at a time, from a descriptor of the workspace:
+  a link (file or directory, dangling or not, at any depth) is followed only while it stays
+  inside the workspace. `/proc/self/root`, `/proc/<pid>/cwd` and friends are just absolute
+  paths outside the workspace.
+- Writes to a protected path (settings.tools.protected_paths) or anything under it are refused,
+  whether named directly or reached through a symlink.
+
+Opening never lets the kernel follow a symlink: every directory is opened with O_NOFOLLOW
+relative to the descriptor of its parent, and the final component with O_NOFOLLOW, so a symlink
+swapped in after `check` is either re-checked or refused, never followed blindly. Hard links
+are not detected (a hard link to a file outside is indistinguishable from a regular file).
+POSIX only (dir_fd support).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+import unicodedata
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
+
+from runtime.errors import ConfigError, PathDenied
+
+if TYPE_CHECKING:
+    from runtime.context import RunContext
+
+DEFAULT_PROTECTED = (".git/hooks", ".git/config", ".shunter", ".env")
+
+_MAX_LINKS = 40
+_MAX_PATH = 4096
+_DECODE_ROUNDS = 4
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
+_SLASH_LOOKALIKES = str.maketrans(
+    {c: "/" for c in "\u2215\u2044\u29f8\u2571"} | {c: "\\" for c in "\u2216\u29f5\u29f9\u2572"}
+)
+_PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Why opening a directory on the way can fail without it being our business to raise:
+# a symlink (ELOOP/EMLINK under O_NOFOLLOW), a file (ENOTDIR), unreadable or impossibly long.
+_NOT_A_WAY_IN = (errno.ELOOP, errno.EMLINK, errno.ENOTDIR, errno.EACCES, errno.ENAMETOOLONG)
+
+
+@dataclass(frozen=True)
+class ScopeVerdict:
+    allowed: bool
+    resolved: str | None
+    """Absolute path of what the path leads to (symlinks inside resolved); None when refused."""
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "resolved": self.resolved, "reason": self.reason}
+
+
+@dataclass
+class Located:
+    """A path resolved beneath the workspace: the open directory that holds its last component.
+
+    Use it as a context manager; it closes `parent_fd`. `parent_fd` is None when a directory on
+    the way does not exist (or is not a directory), so the path cannot exist either.
+    """
+
+    parent_fd: int | None
+    name: str
+    """The last component ('.' for the workspace itself); never a symlink unless kind == 'link'."""
+    rel: str
+    """Workspace-relative path after resolving symlinks ('.' for the workspace itself)."""
+    kind: str | None
+    """'file', 'dir', 'link' (only when not following the last link), 'other', or None (missing)."""
+    shown: str
+    """The path as the caller gave it, for messages."""
+    missing_errno: int = errno.ENOENT
+    """Why `parent_fd` is None: ENOENT (a folder is missing) or ENOTDIR (a file is in the way)."""
+
+    @property
+    def exists(self) -> bool:
+        return self.kind is not None
+
+    def dir_fd(self) -> int:
+        """The descriptor of the directory holding the last component, or the OSError saying
+        why there is none (a folder on the way is missing, or is a file)."""
+        if self.parent_fd is None:
+            code = self.missing_errno
+            raise (NotADirectoryError if code == errno.ENOTDIR else FileNotFoundError)(
+                code, os.strerror(code), self.shown
+            )
+        return self.parent_fd
+
+    def open(self, flags: int, mode: int = 0o644) -> int:
+        """Open the last component relative to its directory, never following a symlink."""
+        try:
+            return os.open(self.name, flags | os.O_NOFOLLOW | _CLOEXEC, mode, dir_fd=self.dir_fd())
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise PathDenied(
+                    f"{self.shown!r} turned into a symbolic link while being opened; refused."
+                ) from None
+            raise
+
+    def close(self) -> None:
+        if self.parent_fd is not None:
+            os.close(self.parent_fd)
+            self.parent_fd = None
+
+    def __enter__(self) -> Located:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PathScope:
+    """The paths tools may use: inside `workspace`, and for writes not under `protected`."""
+
+    def __init__(self, workspace: str | Path, protected: Sequence[str] = DEFAULT_PROTECTED):
+        root = Path(workspace)
+        if not root.is_dir():
+            raise ConfigError(
+                f"The workspace {root} does not exist or is not a directory; pass an existing folder."
+            )
+        self.root = root.resolve()
+        self._roots = [_components(str(self.root))]
+        alias = _components(os.path.abspath(root))
+        if alias != self._roots[0]:
+            self._roots.append(alias)  # the spelling the user gave (e.g. /tmp vs /private/tmp)
+        self._protected = [p for p in (_protected_parts(e) for e in protected) if p]
+
+    # -- public API ------------------------------------------------------------------------
+
+    def check(self, path: str, *, write: bool = False) -> ScopeVerdict:
+        try:
+            with self.locate(path, write=write) as loc:
+                pass
+        except PathDenied as e:
+            return ScopeVerdict(False, None, str(e))
+        except OSError as e:
+            return ScopeVerdict(False, None, f"{path!r} could not be checked ({e.strerror}); refused.")
+        if loc.rel == ".":
+            return ScopeVerdict(True, str(self.root), "It is the workspace itself.")
+        state = {None: "does not exist yet", "dir": "a directory", "file": "a file"}.get(loc.kind, "exists")
+        return ScopeVerdict(True, str(self.root / loc.rel), f"{loc.rel} is inside the workspace ({state}).")
+
+    def resolve(self, path: str, *, write: bool = False) -> Path:
+        """The absolute path `path` leads to; raises PathDenied when it is out of scope."""
+        verdict = self.check(path, write=write)
+        if not verdict.allowed:
+            raise PathDenied(verdict.reason)
+        return Path(verdict.resolved or self.root)
+
+    def relative(self, path: str, *, write: bool = False) -> str:
+        """The workspace-relative path `path` leads to ('.' for the workspace)."""
+        with self.locate(path, write=write) as loc:
+            return loc.rel
+
+    def open_file(self, path: str, flags: int, mode: int = 0o644) -> int:
+        """Open `path` beneath the workspace and return the descriptor.
+
+        Writing flags (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND) apply the protected list;
+        O_CREAT also creates missing parent directories inside the workspace.
+        """
+        write = bool(flags & _WRITE_FLAGS)
+        with self.locate(path, write=write, create_parents=bool(flags & os.O_CREAT)) as loc:
+            return loc.open(flags, mode)
+
+    def locate(
+        self, path: str, *, write: bool = False, create_parents: bool = False, follow_final: bool = True
+    ) -> Located:
+        """Resolve `path` beneath the workspace; raises PathDenied when it is out of scope.
+
+        `follow_final=False` stops at a final symlink instead of following it (to delete the
+        link itself). `create_parents` makes missing directories on the way.
+        """
+        parts = self._parse(path)
+        if write:
+            self._refuse_protected(_collapse(parts), path)
+        loc = self._walk(parts, path, create=False, follow_final=follow_final)
+        if write:
+            try:
+                self._refuse_protected(loc.rel.split("/"), path)
+            except PathDenied:
+                loc.close()
+                raise
+        if create_parents and loc.parent_fd is None:
+            # Create only the real ancestors of the resolved target: walk its collapsed path.
+            loc.close()
+            loc = self._walk(loc.rel.split("/"), path, create=True, follow_final=follow_final)
+            if write:
+                try:
+                    self._refuse_protected(loc.rel.split("/"), path)
+                except PathDenied:
+                    loc.close()
+                    raise
+        return loc
+
+    # -- lexical checks --------------------------------------------------------------------
+
+    def _parse(self, path: str) -> list[str]:
+        """Everything that can be refused without touching the disk; returns the components."""
+        if not isinstance(path, str) or not path.strip():
+            raise PathDenied("The path is empty; give a file path relative to the workspace.")
+        if len(path) > _MAX_PATH:
+            raise PathDenied(f"The path is {len(path)} characters long, over the limit of {_MAX_PATH}.")
+        if "\x00" in path:
+            raise PathDenied(f"{path!r} contains a NUL byte, which no file name can hold; remove it.")
+        if _CONTROL.search(path):
+            raise PathDenied(f"{path!r} contains a control character; give a plain file path.")
+        if path.startswith("~"):
+            raise PathDenied(
+                f"{path!r} starts with '~', which is not expanded (home folders are outside the workspace); "
+                "give a path relative to the workspace, or './~name' for a file literally named so."
+            )
+        if _URL.match(path):
+            raise PathDenied(f"{path!r} is a URL, not a file path; give a path relative to the workspace.")
+        if _DRIVE.match(path):
+            raise PathDenied(f"{path!r} is a Windows drive path; give a path relative to the workspace.")
+        parts, problem = self._lexical(path)
+        if problem:
+            raise PathDenied(f"{path!r} {problem}; give a path inside the workspace {self.root}.")
+        for form in _decoded_forms(path):
+            _, problem = self._lexical(form)
+            if problem:
+                raise PathDenied(
+                    f"{path!r} reads as {form!r} once decoded, which {problem}; encoded paths are checked "
+                    "decoded too, so give a plain path inside the workspace."
+                )
+        return parts
+
+    def _lexical(self, text: str) -> tuple[list[str], str | None]:
+        """Split on '/' and '\\'; return workspace-relative components or what is wrong."""
+        if "\x00" in text:
+            return [], "contains a NUL byte"
+        text = text.replace("\\", "/")
+        parts = _components(text)
+        if text.startswith("/"):
+            rest = self._strip_root(parts)
+            if rest is None:
+                return [], "is outside the workspace"
+            parts = rest
+        depth = 0
+        for part in parts:
+            depth += -1 if part == ".." else 1
+            if depth < 0:
+                return [], "leads outside the workspace through '..'"
+        odd = next((p for p in parts if p != ".." and not p.strip(". ")), None)
+        if odd is not None:
+            return (
+                [],
+                f"has a component made only of dots and spaces ({odd!r}), which some systems read as '..'",
+            )
+        return parts, None
+
+    def _strip_root(self, parts: list[str]) -> list[str] | None:
+        for root in self._roots:
+            if parts[: len(root)] == root:
+                return parts[len(root) :]
+        return None
+
+    def _refuse_protected(self, rel_parts: list[str], shown: str) -> None:
+        for entry in self._protected:
+            if rel_parts[: len(entry)] == entry:
+                name = "/".join(entry)
+                raise PathDenied(
+                    f"{shown!r} is protected (under {name!r}), so tools may not write or delete it; "
+                    "to allow it, remove the entry from settings.tools.protected_paths in .shunter/config.toml."
+                )
+
+    # -- the walk --------------------------------------------------------------------------
+
+    def _walk(self, parts: list[str], shown: str, *, create: bool, follow_final: bool) -> Located:
+        """Resolve `parts` from a descriptor of the workspace, one component at a time.
+
+        Directories are opened with O_NOFOLLOW relative to their parent; a symlink is read with
+        readlink and its target walked the same way, refused once it would leave the workspace.
+        """
+        root_fd = os.open(self.root, _DIR_FLAGS)
+        stack: list[tuple[str, int | None]] = []  # (name, fd or None when missing) below the root
+        queue = deque(p for p in parts if p not in ("", "."))
+        links = 0
+        last_link: tuple[str, str] | None = None
+        final: tuple[str, str | None] | None = None
+        created = 0
+        missing_errno = errno.ENOENT
+
+        def current() -> int | None:
+            return stack[-1][1] if stack else root_fd
+
+        def rel_of(name: str) -> str:
+            return "/".join([n for n, _ in stack] + [name])
+
+        def follow(name: str, fd: int) -> None:
+            nonlocal links, last_link, stack
+            links += 1
+            if links > _MAX_LINKS:
+                raise PathDenied(f"{shown!r} goes through too many symbolic links (a loop?); refused.")
+            target = os.readlink(name, dir_fd=fd)
+            last_link = (rel_of(name), target)
+            target_parts = [p for p in _components(target) if p != "."]
+            if target.startswith("/"):
+                rest = self._strip_root(target_parts)
+                if rest is None:
+                    raise PathDenied(
+                        f"{shown!r} goes through the symlink {last_link[0]!r} -> {target!r}, "
+                        "which points outside the workspace; refused."
+                    )
+                _close_all(stack)
+                stack = []
+                target_parts = rest
+            queue.extendleft(reversed(target_parts))
+
+        try:
+            while queue:
+                name = queue.popleft()
+                if name == "..":
+                    if not stack:
+                        if last_link:
+                            raise PathDenied(
+                                f"{shown!r} goes through the symlink {last_link[0]!r} -> {last_link[1]!r}, "
+                                "which points outside the workspace; refused."
+                            )
+                        raise PathDenied(f"{shown!r} leads outside the workspace through '..'; refused.")
+                    _, fd = stack.pop()
+                    if fd is not None:
+                        os.close(fd)
+                    continue
+                fd = current()
+                if not queue:  # the last component: look, follow a link, but do not descend
+                    kind = None if fd is None else _kind_at(name, fd)
+                    if kind == "link" and follow_final:
+                        follow(name, fd)  # type: ignore[arg-type]
+                        continue
+                    final = (name, kind)
+                    break
+                if fd is None:  # below a missing directory everything is missing
+                    stack.append((name, None))
+                    continue
+                try:
+                    stack.append((name, os.open(name, _DIR_FLAGS, dir_fd=fd)))
+                    continue
+                except FileNotFoundError:
+                    if create and created < 256:
+                        created += 1
+                        try:
+                            os.mkdir(name, 0o777, dir_fd=fd)
+                        except FileExistsError:
+                            pass  # someone else made it (maybe a link): look again
+                        queue.appendleft(name)
+                        continue
+                    stack.append((name, None))
+                except OSError as e:
+                    if e.errno not in _NOT_A_WAY_IN:
+                        raise
+                    kind = _kind_at(name, fd)
+                    if kind == "link":
+                        follow(name, fd)
+                    else:  # a file or an unreadable directory: nothing below it can be reached
+                        if kind in ("file", "other"):
+                            missing_errno = errno.ENOTDIR
+                        stack.append((name, None))
+            if final is None:  # the path ends at a directory on the stack (or the workspace)
+                if stack:
+                    name, fd = stack.pop()
+                    if fd is not None:
+                        os.close(fd)
+                    final = (name, "dir" if fd is not None else None)
+                else:
+                    final = (".", "dir")
+            name, kind = final
+            rel = rel_of(name) if name != "." else "."
+            # Hand over the descriptor of the final component's directory; close the others.
+            if stack:
+                keep = stack.pop()[1]
+                os.close(root_fd)
+            else:
+                keep = root_fd
+            return Located(keep, name, rel, kind, shown, missing_errno)
+        except BaseException:
+            os.close(root_fd)
+            raise
+        finally:
+            _close_all(stack)
+
+
+def _close_all(stack: list[tuple[str, int | None]]) -> None:
+    while stack:
+        _, fd = stack.pop()
+        if fd is not None:
+            os.close(fd)
+
+
+def _kind_at(name: str, dir_fd: int) -> str | None:
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.EACCES):
+            return None  # cannot exist, or cannot be reached by anyone going through us
+        raise
+    if stat.S_ISLNK(st.st_mode):
+        return "link"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    return "file" if stat.S_ISREG(st.st_mode) else "other"
+
+
+def _components(text: str) -> list[str]:
+    return [p for p in text.split("/") if p not in ("", ".")]
+
+
+def _collapse(parts: list[str]) -> list[str]:
+    out: list[str] = []
+    for p in parts:
+        if p == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(p)
+    return out
+
+
+def _protected_parts(entry: str) -> list[str]:
+    return _collapse(_components(entry.replace("\\", "/")))
+
+
+def _decoded_forms(path: str) -> list[str]:
+    """Other readings of `path`: percent-decoded (repeatedly) and NFKC-folded."""
+    seen = {path}
+    frontier = [path]
+    forms: list[str] = []
+    for _ in range(_DECODE_ROUNDS):
+        found = []
+        for text in frontier:
+            for form in (_percent_decode(text), _fold(text)):
+                if form not in seen:
+                    seen.add(form)
+                    found.append(form)
+        forms.extend(found)
+        frontier = found
+        if not frontier:
+            break
+    return forms
+
+
+def _fold(text: str) -> str:
+    """NFKC (fullwidth '．．／' -> '../') plus the slash lookalikes NFKC keeps (IIS read %u2215 as '/')."""
+    return unicodedata.normalize("NFKC", text).translate(_SLASH_LOOKALIKES)
+
+
+def _percent_decode(text: str) -> str:
+    if "%" not in text:
+        return text
+    text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
+    raw = unquote_to_bytes(text)
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PathDenied(
+            f"{text!r} percent-decodes to bytes that are not valid UTF-8 (overlong encodings such as "
+            "%c0%af are a traversal trick); give a plain path."
+        ) from None
+    if "\x00" in decoded:
+        raise PathDenied(f"{text!r} percent-decodes to a NUL byte (%00); give a plain path.")
+    return decoded
+
+
+def check_path(workspace: str | Path, path: str, *, write: bool = False) -> dict[str, Any]:
+    """The verdict for `shunter check-path`: {"allowed", "resolved", "reason"}."""
+    ws = Path(workspace)
+    if not ws.is_dir():
+        raise ConfigError(
+            f"The workspace {ws} does not exist or is not a directory; pass an existing folder with --workspace."
+        )
+    return PathScope(ws).check(path, write=write).to_dict()
+
+
+def scope_for(ctx: RunContext) -> PathScope:
+    """The path scope of a run: its workspace and its protected paths."""
+    return PathScope(ctx.workspace, ctx.settings.tools.protected_paths)
