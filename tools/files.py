@@ -21,6 +21,7 @@ from typing import BinaryIO
 from runtime.context import ApprovalRequest, FileChange, RunContext
 from runtime.errors import ToolDenied
 from tools.base import tool
+from tools.gitignore import Rule, glob_to_regex, is_ignored, parse_gitignore
 from tools.pathscope import Located, PathScope, scope_for
 
 # Folders of tools and dependencies: noise for a model, and often huge.
@@ -128,98 +129,6 @@ def _diff(rel: str, before: bytes | None, after: bytes | None) -> str:
     return "".join(lines)
 
 
-# -- gitignore (a reasonable subset) -------------------------------------------------------
-
-
-def glob_to_regex(pattern: str) -> str:
-    """Translate a gitignore-style glob: `*` and `?` stay inside one component, `**` crosses them."""
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "*":
-            if pattern.startswith("**", i):
-                if i + 2 < n and pattern[i + 2] == "/":
-                    out.append("(?:.*/)?")
-                    i += 3
-                else:
-                    out.append(".*")
-                    i += 2
-                continue
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : end]
-                if body[:1] in ("!", "^"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = end
-        elif c == "\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
-
-@dataclass(frozen=True)
-class _Rule:
-    base: str
-    """Directory of the .gitignore, workspace-relative ('' for the root)."""
-    regex: re.Pattern[str]
-    negate: bool
-    dir_only: bool
-
-
-def parse_gitignore(text: str, base: str = "") -> list[_Rule]:
-    """Patterns, `#` comments, `!` negation, trailing `/` (directories only), a leading or
-    inner `/` (anchored to the .gitignore's folder), `**`, and `\\` escapes."""
-    rules = []
-    for raw in text.splitlines():
-        line = raw.rstrip("\r")
-        if not line.strip() or line.startswith("#"):
-            continue
-        if not line.endswith("\\ "):
-            line = line.rstrip(" ")
-        negate = line.startswith("!")
-        if negate:
-            line = line[1:]
-        elif line.startswith(("\\!", "\\#")):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        anchored = "/" in line
-        line = line.lstrip("/")
-        body = glob_to_regex(line)
-        regex = re.compile(body if anchored else "(?:.*/)?" + body, re.DOTALL)
-        rules.append(_Rule(base, regex, negate, dir_only))
-    return rules
-
-
-def is_ignored(rules: list[_Rule], rel: str, is_dir: bool) -> bool:
-    """Whether the workspace-relative `rel` is ignored: the last matching rule decides."""
-    ignored = False
-    for rule in rules:
-        if rule.dir_only and not is_dir:
-            continue
-        if rule.base:
-            if not rel.startswith(rule.base + "/"):
-                continue
-            sub = rel[len(rule.base) + 1 :]
-        else:
-            sub = rel
-        if rule.regex.fullmatch(sub):
-            ignored = not rule.negate
-    return ignored
-
-
 def _read_small(dir_fd: int, name: str, limit: int = 1_000_000) -> str:
     try:
         fd = os.open(name, _READ | os.O_NOFOLLOW, dir_fd=dir_fd)
@@ -231,10 +140,10 @@ def _read_small(dir_fd: int, name: str, limit: int = 1_000_000) -> str:
         return f.read(limit).decode("utf-8", "replace")
 
 
-def _ancestor_rules(scope: PathScope, rel: str) -> list[_Rule]:
+def _ancestor_rules(scope: PathScope, rel: str) -> list[Rule]:
     """The .gitignore rules that apply above `rel`: the root's (plus .git/info/exclude) and each
     parent folder's, outermost first so deeper files take precedence."""
-    rules: list[_Rule] = []
+    rules: list[Rule] = []
     dirs = [] if rel == "." else rel.split("/")
     files = [(".git/info/exclude", "")] + [
         ("/".join([*dirs[:d], ".gitignore"]), "/".join(dirs[:d])) for d in range(len(dirs))
@@ -267,7 +176,7 @@ class _Entry:
 @dataclass
 class _Walk:
     recursive: bool = True
-    rules: list[_Rule] | None = None
+    rules: list[Rule] | None = None
     """gitignore rules to honour; None ignores .gitignore files."""
     skipped: set[str] | None = None
 
@@ -530,7 +439,7 @@ def _search_tree(
     rel: str,
     regex: re.Pattern[str],
     matcher: re.Pattern[str] | None,
-    rules: list[_Rule],
+    rules: list[Rule],
     limit: int,
     pattern: str,
 ) -> str:
