@@ -124,7 +124,6 @@ async def run_agent(
 
 async def _run_calls(calls: list[ToolCall], tools: dict[str, Tool], ctx: RunContext) -> list[str]:
     """One turn's calls: concurrently when every one is a known read-only tool, else in order."""
-    allowed = set(tools)
     if all(c.name in tools and tools[c.name].read_only for c in calls) and len(calls) > 1:
-        return list(await asyncio.gather(*(aexecute_tool(c.name, c.arguments, ctx, allowed) for c in calls)))
-    return [await aexecute_tool(c.name, c.arguments, ctx, allowed) for c in calls]
+        return list(await asyncio.gather(*(aexecute_tool(c.name, c.arguments, ctx, tools) for c in calls)))
+    return [await aexecute_tool(c.name, c.arguments, ctx, tools) for c in calls]

@@ -31,10 +31,11 @@ UPSTREAM_LIMIT = 12_000
 
 
 def least_privilege(agent: Agent, subtask: Subtask, ctx: RunContext) -> Agent:
-    """A read-only subtask gets only its agent's read-only tools, whatever the model asks for."""
+    """A read-only subtask gets only its agent's read-only tools (and tools with a read-only
+    mode, such as run_command limited to commands the policy proves read-only)."""
     if not subtask.read_only:
         return agent
-    tools = tuple(t for t in resolve_tools(agent, ctx.settings, ctx.tools) if t.read_only)
+    tools = tuple(t for t in resolve_tools(agent, ctx.settings, ctx.tools) if t.read_only or t.read_only_mode)
     return dataclasses.replace(agent, tools=tools)
 
 
@@ -158,7 +159,7 @@ class Scheduler:
         rec.attempts += 1
         self._notify(rec)
         agent = self.agents.get(s.agent)
-        sctx = self.ctx.for_subtask(s.id, s.agent)
+        sctx = self.ctx.for_subtask(s.id, s.agent, read_only=s.read_only)
         if agent is None:
             result = AgentResult(status="failed", text="", error=f"Agent {s.agent!r} is not registered.")
         else:

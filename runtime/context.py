@@ -29,6 +29,8 @@ class ApprovalRequest:
     """A diff for writes and edits, the policy reason for commands."""
     subtask_id: str | None = None
     agent: str | None = None
+    read_only: bool = False
+    """The subtask was planned read-only: tools with a read-only mode must stay in it."""
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[bool]]
@@ -101,14 +103,17 @@ class RunContext:
     """Streaming text callback: (delta, subtask_id)."""
     subtask_id: str | None = None
     agent: str | None = None
+    read_only: bool = False
+    """The subtask was planned read-only: tools with a read-only mode must stay in it."""
     approval_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Parallel subtasks ask one at a time: shared by every view of the run."""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).resolve()
 
-    def for_subtask(self, subtask_id: str | None, agent: str | None) -> RunContext:
-        return dataclasses.replace(self, subtask_id=subtask_id, agent=agent)
+    def for_subtask(self, subtask_id: str | None, agent: str | None, read_only: bool | None = None) -> RunContext:
+        ro = self.read_only if read_only is None else read_only
+        return dataclasses.replace(self, subtask_id=subtask_id, agent=agent, read_only=ro)
 
     @property
     def state_dir(self) -> Path:

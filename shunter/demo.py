@@ -74,7 +74,7 @@ def _specialist(request: ModelRequest, system: str) -> ModelResponse:
         # Two independent reads in one turn: the loop runs them in parallel.
         return calls(("list_files", {"path": folder}), ("search_files", {"pattern": "TODO", "path": folder}))
     found = _todos(last["content"])
-    return text("\n".join(f"{p}:{n}: {t}" for p, n, t in found) or f"No TODOs under {folder}.")
+    return text("\n".join(f"{p}:{n}: TODO: {t}" for p, n, t in found) or f"No TODOs under {folder}.")
 
 
 def demo_brain(request: ModelRequest) -> ModelResponse:

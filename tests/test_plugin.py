@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def plugin_site(tmp_path_factory) -> Path:
     site = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site),
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
          str(ROOT / "examples" / "shunter-git")],
         check=True, capture_output=True,
     )

@@ -33,6 +33,10 @@ class Tool:
     approval: ApprovalHook | None = None
     """Returns what to ask the user before running, or None when no approval is needed.
     May raise ToolDenied to refuse outright (a denied command)."""
+    read_only_mode: bool = False
+    """A side-effecting tool that can also serve a read-only subtask, restricted to operations
+    it can prove read-only (run_command: only commands the policy allows without asking). Its
+    own checks enforce the restriction when ctx.read_only is set."""
 
     def schema(self) -> dict[str, Any]:
         """The Chat Completions tool definition, with a strict JSON schema."""
@@ -60,17 +64,20 @@ def tool(
     name: str | None = None,
     effect: Effect = "read",
     approval: ApprovalHook | None = None,
+    read_only_mode: bool = False,
 ) -> Any:
     """Turn a function into a Tool. `effect` decides read-only-ness: "read" and "network" (GET-only
     tools that never touch the workspace) are read-only and may run in parallel."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return make_tool(f, name=name, effect=effect, approval=approval)
+        return make_tool(f, name=name, effect=effect, approval=approval, read_only_mode=read_only_mode)
 
     return wrap(fn) if fn is not None else wrap
 
 
-def make_tool(f: Callable[..., Any], *, name: str | None, effect: Effect, approval: ApprovalHook | None) -> Tool:
+def make_tool(
+    f: Callable[..., Any], *, name: str | None, effect: Effect, approval: ApprovalHook | None, read_only_mode: bool = False
+) -> Tool:
     summary, arg_docs = parse_docstring(inspect.getdoc(f) or "")
     hints = get_type_hints(f)
     params = list(inspect.signature(f).parameters.values())
@@ -95,6 +102,7 @@ def make_tool(f: Callable[..., Any], *, name: str | None, effect: Effect, approv
         read_only=effect in ("read", "network"),
         takes_ctx=takes_ctx,
         approval=approval,
+        read_only_mode=read_only_mode,
     )
 
 

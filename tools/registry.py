@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -78,14 +78,21 @@ def _format_validation(name: str, err: ValidationError) -> str:
     return f"Invalid arguments for {name}: " + "; ".join(parts) + ". Fix the arguments and call the tool again."
 
 
-async def aexecute_tool(name: str, args: dict[str, Any] | str, ctx: RunContext, allowed: set[str] | None = None) -> str:
-    """Run one tool call for an agent. Every failure comes back as clear text for the model;
-    only cancellation and usage limits propagate, because they end the run, not the call."""
-    registry: ToolRegistry = ctx.tools or default_registry()
-    t = registry.get(name)
-    if t is None or (allowed is not None and name not in allowed):
+async def aexecute_tool(
+    name: str, args: dict[str, Any] | str, ctx: RunContext, allowed: Mapping[str, Tool] | None = None
+) -> str:
+    """Run one tool call for an agent. `allowed` is the agent's own tools: nothing else can run.
+    Every failure comes back as clear text for the model; only cancellation and usage limits
+    propagate, because they end the run, not the call."""
+    if allowed is not None:
+        t = allowed.get(name)
+        have = ", ".join(sorted(allowed))
+    else:
+        registry: ToolRegistry = ctx.tools or default_registry()
+        t = registry.get(name)
+        have = ", ".join(registry.names())
+    if t is None:
         ctx.emit("policy.unknown_tool", level="WARNING", tool=name)
-        have = ", ".join(sorted(allowed)) if allowed is not None else ", ".join(registry.names())
         return f"Tool {name!r} is not available to this agent; it was not run. Available tools: {have}."
     if isinstance(args, str):
         try:
