@@ -35,8 +35,20 @@ def setup(extras: str = "dev") -> None:
     if STAMP.exists() and STAMP.read_text() == want:
         return
     print(f"Installing shunter[{extras}] into .venv …", file=sys.stderr)
-    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", f".[{extras}]"],
-                   cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-e",
+            f".[{extras}]",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     STAMP.write_text(want)
 
 

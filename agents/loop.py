@@ -55,19 +55,26 @@ def system_prompt(agent: Agent, ctx: RunContext, tools: list[Tool]) -> str:
         "workspace": str(ctx.workspace),
         "tools": ", ".join(t.name for t in tools) or "none",
         "rules": load("rules").strip(),
-        "sandbox": f"inside the {sandbox} sandbox" if sandbox and sandbox != "none" else "with no OS sandbox in force",
+        "sandbox": f"inside the {sandbox} sandbox"
+        if sandbox and sandbox != "none"
+        else "with no OS sandbox in force",
     }
     if agent.prompt_template is not None:
         return render_text(agent.prompt_template, agent.name, **values)
     return render(agent.prompt, **values)
 
 
-def first_messages(agent: Agent, ctx: RunContext, tools: list[Tool], instruction: str, upstream: list[Upstream]) -> list[dict[str, Any]]:
+def first_messages(
+    agent: Agent, ctx: RunContext, tools: list[Tool], instruction: str, upstream: list[Upstream]
+) -> list[dict[str, Any]]:
     user = f"Your subtask:\n{instruction}"
     quoted = quote_upstream(upstream)
     if quoted:
         user += "\n\n" + quoted
-    return [{"role": "system", "content": system_prompt(agent, ctx, tools)}, {"role": "user", "content": user}]
+    return [
+        {"role": "system", "content": system_prompt(agent, ctx, tools)},
+        {"role": "user", "content": user},
+    ]
 
 
 async def run_agent(
@@ -86,7 +93,11 @@ async def run_agent(
     schemas = [t.schema() for t in tools]
     messages = messages or first_messages(agent, ctx, tools, instruction, upstream or [])
     override = ctx.settings.agents.get(agent.name)
-    max_iter = (override.max_iterations if override else None) or agent.max_iterations or ctx.settings.limits.agent_max_iterations
+    max_iter = (
+        (override.max_iterations if override else None)
+        or agent.max_iterations
+        or ctx.settings.limits.agent_max_iterations
+    )
     result = AgentResult(status="failed", text="", messages=messages)
 
     def finish(status: Status, text: str, error: str | None = None) -> AgentResult:
@@ -103,17 +114,30 @@ async def run_agent(
             ctx.cancel.raise_if_cancelled()
             ctx.usage.record_iteration(ctx.subtask_id, ctx.agent)
             result.iterations += 1
-            request = ModelRequest(messages=messages, tools=schemas or None, stream=ctx.settings.model.stream, on_text=on_text)
+            request = ModelRequest(
+                messages=messages, tools=schemas or None, stream=ctx.settings.model.stream, on_text=on_text
+            )
             resp = await call_model(ctx, model, request)
             messages.append(resp.to_message())
             if not resp.tool_calls:
                 return finish("succeeded", resp.text.strip())
             outputs = await _run_calls(resp.tool_calls, by_name, ctx)
             for call, out in zip(resp.tool_calls, outputs, strict=True):
-                result.tool_calls.append({"tool": call.name, "arguments": call.arguments[:500], "result_chars": len(out)})
-                messages.append({"role": "tool", "tool_call_id": call.id, "content": quote_tool_result(call.name, out)})
-        last = next((m.get("content") for m in reversed(messages) if m["role"] == "assistant" and m.get("content")), "")
-        return finish("limit", last or "", f"The agent reached its limit of {max_iter} iterations without a final answer.")
+                result.tool_calls.append(
+                    {"tool": call.name, "arguments": call.arguments[:500], "result_chars": len(out)}
+                )
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": quote_tool_result(call.name, out)}
+                )
+        last = next(
+            (m.get("content") for m in reversed(messages) if m["role"] == "assistant" and m.get("content")),
+            "",
+        )
+        return finish(
+            "limit",
+            last or "",
+            f"The agent reached its limit of {max_iter} iterations without a final answer.",
+        )
     except RunCancelled as e:
         return finish("cancelled", "", str(e))
     except UsageLimitExceeded as e:

@@ -80,7 +80,9 @@ def resolve_tools(agent: Agent, settings: Settings, tools: ToolRegistry | None =
         else:
             resolved = tools.get(t)
             if resolved is None:
-                raise ConfigError(f"Agent {agent.name!r} names the tool {t!r}, which is not registered; check the name or install the plugin that provides it.")
+                raise ConfigError(
+                    f"Agent {agent.name!r} names the tool {t!r}, which is not registered; check the name or install the plugin that provides it."
+                )
         if resolved.name not in {o.name for o in out}:
             out.append(resolved)
     return out

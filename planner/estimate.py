@@ -36,7 +36,11 @@ class AgentStats:
 
 
 def default_stats(iterations: float, output_hint: int) -> AgentStats:
-    return AgentStats(iterations=iterations, output_per_iteration=output_hint, growth_per_iteration=output_hint + TOOL_RESULT_TOKENS)
+    return AgentStats(
+        iterations=iterations,
+        output_per_iteration=output_hint,
+        growth_per_iteration=output_hint + TOOL_RESULT_TOKENS,
+    )
 
 
 def _conversation_input(base: int, iterations: float, growth: float) -> float:
@@ -54,8 +58,14 @@ def _band(prices: PriceTable, model: str, base: int, stats: AgentStats, max_iter
     lo_n, hi_n = 1.0, min(max(n * 2, n + 2), float(max_iter))
     exp_in = _conversation_input(base, n, stats.growth_per_iteration)
     exp_out = n * stats.output_per_iteration
-    lo_in, lo_out = _conversation_input(base, lo_n, stats.growth_per_iteration / 2), lo_n * stats.output_per_iteration / 2
-    hi_in, hi_out = _conversation_input(base, hi_n, stats.growth_per_iteration * 1.5), hi_n * stats.output_per_iteration * 1.5
+    lo_in, lo_out = (
+        _conversation_input(base, lo_n, stats.growth_per_iteration / 2),
+        lo_n * stats.output_per_iteration / 2,
+    )
+    hi_in, hi_out = (
+        _conversation_input(base, hi_n, stats.growth_per_iteration * 1.5),
+        hi_n * stats.output_per_iteration * 1.5,
+    )
     return {
         "model": model,
         "iterations": round(n, 2),
@@ -84,25 +94,41 @@ def estimate_plan(
             continue
         model = agent_model(agent, ctx.settings)
         tools = resolve_tools(agent, ctx.settings, ctx.tools)
-        stats = (history or {}).get(f"{s.agent}:{model}") or (history or {}).get(s.agent) or default_stats(
-            agent.iterations_hint, agent.output_tokens_hint
+        stats = (
+            (history or {}).get(f"{s.agent}:{model}")
+            or (history or {}).get(s.agent)
+            or default_stats(agent.iterations_hint, agent.output_tokens_hint)
         )
-        upstream = [Upstream(d, plan.get(d).agent, "succeeded", "x " * int(stats.result_tokens)) for d in s.depends_on]
+        upstream = [
+            Upstream(d, plan.get(d).agent, "succeeded", "x " * int(stats.result_tokens)) for d in s.depends_on
+        ]
         messages = first_messages(agent, ctx.for_subtask(s.id, s.agent), tools, s.instruction, upstream)
         base = count_messages(messages, [t.schema() for t in tools], model)
         override = ctx.settings.agents.get(agent.name)
-        max_iter = (override.max_iterations if override else None) or agent.max_iterations or ctx.settings.limits.agent_max_iterations
+        max_iter = (
+            (override.max_iterations if override else None)
+            or agent.max_iterations
+            or ctx.settings.limits.agent_max_iterations
+        )
         rows.append({"id": s.id, "agent": s.agent, **_band(prices, model, base, stats, max_iter)})
 
     synth_model = ctx.settings.model.name
-    synth_base = count_text(render("synthesis")) + count_text(plan.goal) + RESULT_TOKENS * len(plan.subtasks) + 20
-    synth = {"id": "synthesis", "agent": "synthesis", **_band(prices, synth_model, synth_base, AgentStats(1, SYNTHESIS_OUTPUT, 0), 1)}
+    synth_base = (
+        count_text(render("synthesis")) + count_text(plan.goal) + RESULT_TOKENS * len(plan.subtasks) + 20
+    )
+    synth = {
+        "id": "synthesis",
+        "agent": "synthesis",
+        **_band(prices, synth_model, synth_base, AgentStats(1, SYNTHESIS_OUTPUT, 0), 1),
+    }
     synth["_high_tokens"] = (synth_base * 1.5, SYNTHESIS_OUTPUT * 2)
     synth["high_usd"] = _usd(prices, synth_model, *synth["_high_tokens"])
 
     planner = (planner_usage or Usage()).to_dict()
     parts = [*rows, synth]
-    unpriced = sorted({r["model"] for r in parts if r["expected_usd"] is None} | set(planner.get("unpriced_models", [])))
+    unpriced = sorted(
+        {r["model"] for r in parts if r["expected_usd"] is None} | set(planner.get("unpriced_models", []))
+    )
 
     def total(key: str) -> float | None:
         if unpriced:

@@ -14,9 +14,13 @@ class Subtask(BaseModel):
     """Name of the registered specialist that does it."""
     instruction: str = Field(description="Self-contained instruction, passed verbatim to the specialist.")
     """Passed to the specialist verbatim; self-contained, since it sees only upstream results."""
-    depends_on: list[str] = Field(default_factory=list, description="Ids of subtasks whose results this one needs.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Ids of subtasks whose results this one needs."
+    )
     """Ids of subtasks that must succeed first; their results reach this one quoted as data."""
-    read_only: bool = Field(description="True only if the subtask changes nothing (no writes, no side-effecting commands).")
+    read_only: bool = Field(
+        description="True only if the subtask changes nothing (no writes, no side-effecting commands)."
+    )
     """True only when the subtask changes nothing; read-only subtasks may run in parallel."""
 
 

@@ -40,7 +40,9 @@ def describe_agents(agents: AgentRegistry, ctx: RunContext) -> str:
     return "\n".join(lines)
 
 
-def planner_messages(request: str, agents: AgentRegistry, ctx: RunContext, memory: str = "") -> list[dict[str, Any]]:
+def planner_messages(
+    request: str, agents: AgentRegistry, ctx: RunContext, memory: str = ""
+) -> list[dict[str, Any]]:
     system = render("planner", agents=describe_agents(agents, ctx), memory=memory)
     return [{"role": "system", "content": system}, {"role": "user", "content": f"Request: {request}"}]
 
@@ -60,7 +62,9 @@ def parse_plan_text(text: str) -> Plan:
             return Plan.model_validate(json.loads(c))
         except (json.JSONDecodeError, ValidationError) as e:
             last = e
-    raise ValueError(f"the answer is not a plan JSON object ({str(last).splitlines()[0] if last else 'empty'})")
+    raise ValueError(
+        f"the answer is not a plan JSON object ({str(last).splitlines()[0] if last else 'empty'})"
+    )
 
 
 def normalise(plan: Plan, agents: AgentRegistry, ctx: RunContext) -> list[str]:
@@ -75,7 +79,9 @@ def normalise(plan: Plan, agents: AgentRegistry, ctx: RunContext) -> list[str]:
     return notes
 
 
-async def make_plan(request: str, ctx: RunContext, model: Model, agents: AgentRegistry, memory: str = "") -> PlanOutcome:
+async def make_plan(
+    request: str, ctx: RunContext, model: Model, agents: AgentRegistry, memory: str = ""
+) -> PlanOutcome:
     if not request.strip():
         raise PlanError("The request is empty; say what you want done.")
     pctx = ctx.for_subtask("planner", "planner")
@@ -84,7 +90,9 @@ async def make_plan(request: str, ctx: RunContext, model: Model, agents: AgentRe
     repairs: list[list[str]] = []
     structured = True
     for attempt in range(1, rounds + 2):
-        req = ModelRequest(messages=messages, response_format=plan_response_format() if structured else None, stream=False)
+        req = ModelRequest(
+            messages=messages, response_format=plan_response_format() if structured else None, stream=False
+        )
         try:
             resp = await call_model(pctx, model, req)
         except ModelError as e:
@@ -106,7 +114,14 @@ async def make_plan(request: str, ctx: RunContext, model: Model, agents: AgentRe
             return PlanOutcome(plan=plan, attempts=attempt, usage=usage, repairs=repairs, notes=notes)
         repairs.append(errors)
         ctx.emit("plan.invalid", level="WARNING", attempt=attempt, errors=errors)
-        messages.append({"role": "user", "content": "The plan is invalid:\n- " + "\n- ".join(errors) + "\nSend the corrected plan as JSON only."})
+        messages.append(
+            {
+                "role": "user",
+                "content": "The plan is invalid:\n- "
+                + "\n- ".join(errors)
+                + "\nSend the corrected plan as JSON only.",
+            }
+        )
     raise PlanError(
         f"The planner did not produce a valid plan after {rounds + 1} attempts: {'; '.join(repairs[-1])}",
         errors=repairs[-1],

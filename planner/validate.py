@@ -27,7 +27,9 @@ def validate_plan(plan: Plan, agents: AgentRegistry, settings: Settings) -> list
     if not plan.subtasks:
         errors.append("The plan has no subtasks; give at least one.")
     if len(plan.subtasks) > limits.max_subtasks:
-        errors.append(f"The plan has {len(plan.subtasks)} subtasks; the limit is {limits.max_subtasks}. Merge related steps.")
+        errors.append(
+            f"The plan has {len(plan.subtasks)} subtasks; the limit is {limits.max_subtasks}. Merge related steps."
+        )
     ids = [s.id for s in plan.subtasks]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         errors.append(f"Subtask id {dup!r} is used more than once; ids must be unique.")
@@ -38,10 +40,14 @@ def validate_plan(plan: Plan, agents: AgentRegistry, settings: Settings) -> list
         if not s.instruction.strip():
             errors.append(f"Subtask {s.id!r} has an empty instruction.")
         if len(s.instruction) > limits.max_instruction_chars:
-            errors.append(f"Subtask {s.id!r} has an instruction of {len(s.instruction)} characters; the limit is {limits.max_instruction_chars}.")
+            errors.append(
+                f"Subtask {s.id!r} has an instruction of {len(s.instruction)} characters; the limit is {limits.max_instruction_chars}."
+            )
         agent = agents.get(s.agent)
         if agent is None:
-            errors.append(f"Subtask {s.id!r} uses agent {s.agent!r}, which is not registered; use one of: {', '.join(agents.names())}.")
+            errors.append(
+                f"Subtask {s.id!r} uses agent {s.agent!r}, which is not registered; use one of: {', '.join(agents.names())}."
+            )
         for dep in s.depends_on:
             if dep == s.id:
                 errors.append(f"Subtask {s.id!r} depends on itself.")
@@ -71,7 +77,10 @@ def read_only_conflicts(plan: Plan, agents: AgentRegistry, settings: Settings) -
 
 def waves(plan: Plan) -> list[list[str]]:
     """Subtasks grouped by the earliest wave they can start in (topological generations)."""
-    return [sorted(gen, key=[s.id for s in plan.subtasks].index) for gen in nx.topological_generations(graph(plan))]
+    return [
+        sorted(gen, key=[s.id for s in plan.subtasks].index)
+        for gen in nx.topological_generations(graph(plan))
+    ]
 
 
 def critical_path_length(plan: Plan) -> int:

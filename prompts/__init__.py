@@ -24,7 +24,9 @@ def render_text(template: str, template_name: str = "<inline>", /, **values: obj
     try:
         return string.Template(template).substitute({k: str(v) for k, v in values.items()})
     except KeyError as e:
-        raise PromptError(f"Prompt {template_name!r} needs the variable {e.args[0]!r}, which was not given.") from None
+        raise PromptError(
+            f"Prompt {template_name!r} needs the variable {e.args[0]!r}, which was not given."
+        ) from None
     except ValueError as e:
         raise PromptError(f"Prompt {template_name!r} has a malformed placeholder ({e}).") from None
 

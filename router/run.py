@@ -55,11 +55,23 @@ async def execute(
     started = time.monotonic()
     s = ctx.settings
     scheduler = Scheduler(
-        planned.plan, ctx, agents, models, max_parallel=s.max_parallel, fail_fast=s.fail_fast,
-        subtask_timeout_s=s.subtask_timeout_s, listeners=listeners, records=records,
+        planned.plan,
+        ctx,
+        agents,
+        models,
+        max_parallel=s.max_parallel,
+        fail_fast=s.fail_fast,
+        subtask_timeout_s=s.subtask_timeout_s,
+        listeners=listeners,
+        records=records,
     )
-    result = RunResult(run_id=ctx.run_id, status="running", request=planned.request,
-                       plan=planned.plan.model_dump(), estimate=planned.estimate)
+    result = RunResult(
+        run_id=ctx.run_id,
+        status="running",
+        request=planned.request,
+        plan=planned.plan.model_dump(),
+        estimate=planned.estimate,
+    )
     ctx.emit("run.started", subtasks=len(planned.plan.subtasks))
     await scheduler.run()
     ordered = [scheduler.records[st.id] for st in planned.plan.subtasks]
@@ -67,7 +79,9 @@ async def execute(
     if ctx.cancel.cancelled:
         result.status = "cancelled"
         result.error = f"The run was cancelled ({ctx.cancel.reason}); finished subtasks are kept."
-        result.answer = fallback_answer([r for r in ordered if r.status == "succeeded"], "Cancelled. Finished so far:")
+        result.answer = fallback_answer(
+            [r for r in ordered if r.status == "succeeded"], "Cancelled. Finished so far:"
+        )
     else:
         failed = [r for r in ordered if r.status != "succeeded"]
         result.status = "failed" if failed else "succeeded"
@@ -78,10 +92,14 @@ async def execute(
             if failed:
                 result.error = "; ".join(f"{r.id} {r.status}: {r.error}" for r in failed)
             try:
-                result.answer = await synthesize(planned.request, planned.plan, ordered, ctx, models(ctx.settings.model.name))
+                result.answer = await synthesize(
+                    planned.request, planned.plan, ordered, ctx, models(ctx.settings.model.name)
+                )
             except RunCancelled:
                 result.status = "cancelled"
-                result.answer = fallback_answer(ordered, "Cancelled while writing the answer. Finished so far:")
+                result.answer = fallback_answer(
+                    ordered, "Cancelled while writing the answer. Finished so far:"
+                )
     snap = ctx.usage.snapshot()
     result.usage = snap["total"]
     result.usage_breakdown = snap

@@ -149,7 +149,9 @@ class Scheduler:
         out = []
         for d in s.depends_on:
             rec = self.records[d]
-            text = truncate_result(rec.result, UPSTREAM_LIMIT, self.ctx.state_dir / "outputs", label=f"result-{d}")
+            text = truncate_result(
+                rec.result, UPSTREAM_LIMIT, self.ctx.state_dir / "outputs", label=f"result-{d}"
+            )
             out.append(Upstream(d, rec.agent, rec.status, text))
         return out
 
@@ -174,13 +176,24 @@ class Scheduler:
                 else:
                     result = await coro
             except TimeoutError:
-                result = AgentResult(status="failed", text="", error=f"Subtask {s.id} timed out after {self.timeout:g} s.")
+                result = AgentResult(
+                    status="failed", text="", error=f"Subtask {s.id} timed out after {self.timeout:g} s."
+                )
                 result.files_changed = sctx.file_changes.for_subtask(s.id)
         rec.status = result.status
         rec.result, rec.error = result.text, result.error
-        rec.files_changed, rec.tool_calls, rec.iterations = result.files_changed, len(result.tool_calls), result.iterations
+        rec.files_changed, rec.tool_calls, rec.iterations = (
+            result.files_changed,
+            len(result.tool_calls),
+            result.iterations,
+        )
         rec.usage = self.ctx.usage.by_subtask.get(s.id).to_dict() if s.id in self.ctx.usage.by_subtask else {}
         if result.status == "limit" and result.error and result.error.startswith("Usage limit"):
             self.limit_hit = result.error
-        sctx.emit("subtask.finished", status=rec.status, error=rec.error, seconds=round(time.time() - (rec.started_at or 0), 3))
+        sctx.emit(
+            "subtask.finished",
+            status=rec.status,
+            error=rec.error,
+            seconds=round(time.time() - (rec.started_at or 0), 3),
+        )
         return result

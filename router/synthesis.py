@@ -22,13 +22,22 @@ def fallback_answer(records: list[SubtaskRecord], reason: str | None = None) -> 
     return "\n".join(lines)
 
 
-async def synthesize(request: str, plan: Plan, records: list[SubtaskRecord], ctx: RunContext, model: Model) -> str:
+async def synthesize(
+    request: str, plan: Plan, records: list[SubtaskRecord], ctx: RunContext, model: Model
+) -> str:
     """One subtask that succeeded needs no synthesis: its result is the answer."""
     if len(records) == 1 and records[0].status == "succeeded":
         return records[0].result
     quoted = quote_upstream(
         [
-            Upstream(r.id, r.agent, r.status, truncate_result(r.result or (r.error or ""), 12_000, ctx.state_dir / "outputs", f"result-{r.id}"))
+            Upstream(
+                r.id,
+                r.agent,
+                r.status,
+                truncate_result(
+                    r.result or (r.error or ""), 12_000, ctx.state_dir / "outputs", f"result-{r.id}"
+                ),
+            )
             for r in records
         ]
     )
@@ -40,9 +49,13 @@ async def synthesize(request: str, plan: Plan, records: list[SubtaskRecord], ctx
     sctx = ctx.for_subtask("synthesis", "synthesis")
     try:
         on_text = (lambda d: ctx.on_text(d, "synthesis")) if ctx.on_text else None
-        resp = await call_model(sctx, model, ModelRequest(messages=messages, stream=ctx.settings.model.stream, on_text=on_text))
+        resp = await call_model(
+            sctx, model, ModelRequest(messages=messages, stream=ctx.settings.model.stream, on_text=on_text)
+        )
         return resp.text.strip()
     except RunCancelled:
         raise
     except (ModelError, ShunterError) as e:
-        return fallback_answer(records, f"The final answer could not be written ({e}); the subtask results were:")
+        return fallback_answer(
+            records, f"The final answer could not be written ({e}); the subtask results were:"
+        )

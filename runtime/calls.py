@@ -49,14 +49,27 @@ async def call_model(ctx: RunContext, model: Model, request: ModelRequest) -> Mo
     def on_retry(exc: BaseException, delay: float, attempt_no: int) -> None:
         nonlocal retries
         retries += 1
-        ctx.emit("model.retry", level="WARNING", model=model.name, attempt=attempt_no, reason=str(exc), delay_s=round(delay, 3))
+        ctx.emit(
+            "model.retry",
+            level="WARNING",
+            model=model.name,
+            attempt=attempt_no,
+            reason=str(exc),
+            delay_s=round(delay, 3),
+        )
 
     async def sleep(seconds: float) -> None:
         await ctx.cancel.guard(asyncio.sleep(seconds))
 
     started = time.monotonic()
-    ctx.emit("model.request", model=model.name, input_tokens=input_tokens, messages=len(request.messages),
-             tools=len(request.tools or []), stream=request.stream)
+    ctx.emit(
+        "model.request",
+        model=model.name,
+        input_tokens=input_tokens,
+        messages=len(request.messages),
+        tools=len(request.tools or []),
+        stream=request.stream,
+    )
     try:
         resp = await with_retries(attempt, ctx.settings.retry, on_retry, sleep)
     except (RunCancelled, CircuitOpenError):
@@ -84,8 +97,17 @@ async def call_model(ctx: RunContext, model: Model, request: ModelRequest) -> Mo
         subtask=ctx.subtask_id,
         agent=ctx.agent,
     )
-    ctx.emit("model.response", model=model.name, input_tokens=resp.input_tokens, output_tokens=resp.output_tokens,
-             cached_input_tokens=resp.cached_input_tokens, tool_calls=len(resp.tool_calls), retries=retries,
-             latency_s=round(time.monotonic() - started, 4), cost_usd=delta.cost_usd, usage_counted=resp.usage_counted)
+    ctx.emit(
+        "model.response",
+        model=model.name,
+        input_tokens=resp.input_tokens,
+        output_tokens=resp.output_tokens,
+        cached_input_tokens=resp.cached_input_tokens,
+        tool_calls=len(resp.tool_calls),
+        retries=retries,
+        latency_s=round(time.monotonic() - started, 4),
+        cost_usd=delta.cost_usd,
+        usage_counted=resp.usage_counted,
+    )
     ctx.usage.check_after()
     return resp

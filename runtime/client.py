@@ -20,7 +20,9 @@ class OpenAIModel:
     """One model on one OpenAI-compatible endpoint. Retries are off in the SDK: the one retry
     layer is runtime.calls, which sees every attempt."""
 
-    def __init__(self, name: str, *, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 120.0):
+    def __init__(
+        self, name: str, *, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 120.0
+    ):
         self.name = name
         self.base_url = base_url or OPENAI_DEFAULT_BASE_URL
         if not api_key:
@@ -30,12 +32,16 @@ class OpenAIModel:
                     "server (for example http://localhost:11434/v1 for Ollama), or try `shunter demo`."
                 )
             api_key = "not-needed"  # local servers ignore it, but the SDK requires a value
-        self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=timeout_s)
+        self._client = openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=api_key, max_retries=0, timeout=timeout_s
+        )
 
     @classmethod
     def from_settings(cls, settings: ModelSettings, name: str | None = None) -> OpenAIModel:
         key = settings.api_key.get_secret_value() if settings.api_key else None
-        return cls(name or settings.name, base_url=settings.base_url, api_key=key, timeout_s=settings.timeout_s)
+        return cls(
+            name or settings.name, base_url=settings.base_url, api_key=key, timeout_s=settings.timeout_s
+        )
 
     async def close(self) -> None:
         await self._client.close()
@@ -56,7 +62,9 @@ class OpenAIModel:
         except openai.APITimeoutError as e:
             raise TransientModelError(f"The model request to {self.base_url} timed out.") from e
         except openai.APIConnectionError as e:
-            raise TransientModelError(f"Could not connect to the model server at {self.base_url} ({e.__cause__ or e}).") from e
+            raise TransientModelError(
+                f"Could not connect to the model server at {self.base_url} ({e.__cause__ or e})."
+            ) from e
         except openai.APIStatusError as e:
             raise self._status_error(e) from e
 
@@ -65,19 +73,33 @@ class OpenAIModel:
         detail = _error_message(e)
         if status == 429 and _error_code(e) == "insufficient_quota":
             # Retrying cannot refill a quota: this one is permanent.
-            return ModelError(f"The account behind the API key has no quota left (429 insufficient_quota): {detail}")
+            return ModelError(
+                f"The account behind the API key has no quota left (429 insufficient_quota): {detail}"
+            )
         if status in _TRANSIENT_STATUS or status >= 500:
-            return TransientModelError(f"The model server answered {status}: {detail}", status=status, retry_after=retry_after(e.response.headers))
+            return TransientModelError(
+                f"The model server answered {status}: {detail}",
+                status=status,
+                retry_after=retry_after(e.response.headers),
+            )
         if status == 401:
-            return ModelError(f"The model server at {self.base_url} rejected the API key (401); check OPENAI_API_KEY.")
+            return ModelError(
+                f"The model server at {self.base_url} rejected the API key (401); check OPENAI_API_KEY."
+            )
         if status == 404:
-            return ModelError(f"Model {self.name!r} was not found at {self.base_url} (404: {detail}); set SHUNTER_MODEL to a model the server serves.")
+            return ModelError(
+                f"Model {self.name!r} was not found at {self.base_url} (404: {detail}); set SHUNTER_MODEL to a model the server serves."
+            )
         return ModelError(f"The model server refused the request ({status}): {detail}")
 
     def _parse(self, completion: Any, request: ModelRequest) -> ModelResponse:
         choice = completion.choices[0] if completion.choices else None
         msg = choice.message if choice else None
-        calls = [ToolCall(c.id, c.function.name, c.function.arguments or "") for c in (msg.tool_calls or [])] if msg else []
+        calls = (
+            [ToolCall(c.id, c.function.name, c.function.arguments or "") for c in (msg.tool_calls or [])]
+            if msg
+            else []
+        )
         resp = ModelResponse(
             text=(msg.content or "") if msg else "",
             tool_calls=calls,
@@ -88,7 +110,9 @@ class OpenAIModel:
         return resp
 
     async def _stream(self, request: ModelRequest, kwargs: dict[str, Any]) -> ModelResponse:
-        stream = await self._client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
+        stream = await self._client.chat.completions.create(
+            **kwargs, stream=True, stream_options={"include_usage": True}
+        )
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         resp = ModelResponse(model=self.name)
@@ -116,7 +140,9 @@ class OpenAIModel:
                     if choice.finish_reason:
                         resp.finish_reason = choice.finish_reason
         resp.text = "".join(text)
-        resp.tool_calls = [ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(calls.items())]
+        resp.tool_calls = [
+            ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(calls.items())
+        ]
         _apply_usage(resp, usage, request)
         return resp
 
@@ -133,7 +159,9 @@ def _apply_usage(resp: ModelResponse, usage: Any, request: ModelRequest) -> None
     # The server sent no usage: count what we sent and what came back.
     resp.usage_counted = True
     resp.input_tokens = count_messages(request.messages, request.tools, resp.model or "gpt-4.1")
-    resp.output_tokens = count_text(resp.text) + sum(count_text(c.name + c.arguments) + 3 for c in resp.tool_calls)
+    resp.output_tokens = count_text(resp.text) + sum(
+        count_text(c.name + c.arguments) + 3 for c in resp.tool_calls
+    )
 
 
 def _error_message(e: openai.APIStatusError) -> str:

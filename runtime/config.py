@@ -67,7 +67,9 @@ class ToolSettings(_Section):
     max_result_chars: int = 50_000
     """Tool results longer than this keep head and tail; the full text is saved."""
     max_read_bytes: int = 2_000_000
-    protected_paths: list[str] = Field(default_factory=lambda: [".git/hooks", ".git/config", ".shunter", ".env"])
+    protected_paths: list[str] = Field(
+        default_factory=lambda: [".git/hooks", ".git/config", ".shunter", ".env"]
+    )
     """Workspace-relative paths that tools may never write or delete."""
     shell_timeout_s: float = 120.0
     shell_max_output_bytes: int = 1_000_000
@@ -143,7 +145,11 @@ def _file_layer(workspace: Path) -> dict[str, Any]:
 
 def _env_layer(env: dict[str, str]) -> dict[str, Any]:
     model: dict[str, Any] = {}
-    for var, key in (("SHUNTER_MODEL", "name"), ("OPENAI_BASE_URL", "base_url"), ("OPENAI_API_KEY", "api_key")):
+    for var, key in (
+        ("SHUNTER_MODEL", "name"),
+        ("OPENAI_BASE_URL", "base_url"),
+        ("OPENAI_API_KEY", "api_key"),
+    ):
         if env.get(var):
             model[key] = env[var]
     return {"model": model} if model else {}
@@ -160,4 +166,6 @@ def load_settings(
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"Invalid setting {where}: {err['msg']}; fix it in .shunter/config.toml, the environment or the flags.") from None
+        raise ConfigError(
+            f"Invalid setting {where}: {err['msg']}; fix it in .shunter/config.toml, the environment or the flags."
+        ) from None

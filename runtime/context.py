@@ -111,7 +111,9 @@ class RunContext:
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).resolve()
 
-    def for_subtask(self, subtask_id: str | None, agent: str | None, read_only: bool | None = None) -> RunContext:
+    def for_subtask(
+        self, subtask_id: str | None, agent: str | None, read_only: bool | None = None
+    ) -> RunContext:
         ro = self.read_only if read_only is None else read_only
         return dataclasses.replace(self, subtask_id=subtask_id, agent=agent, read_only=ro)
 
@@ -133,7 +135,14 @@ class RunContext:
         workspace = Path(workspace).resolve()
         lim = settings.limits
         tracker = UsageTracker(
-            UsageLimits(lim.max_tokens, lim.max_requests, lim.max_tool_calls, lim.max_iterations, lim.max_cost_usd, lim.max_seconds),
+            UsageLimits(
+                lim.max_tokens,
+                lim.max_requests,
+                lim.max_tool_calls,
+                lim.max_iterations,
+                lim.max_cost_usd,
+                lim.max_seconds,
+            ),
             PriceTable.load(settings.prices),
         )
         run_id = kw.pop("run_id", None) or uuid.uuid4().hex[:12]

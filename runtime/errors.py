@@ -42,7 +42,9 @@ class UsageLimitExceeded(ShunterError):
 
     def __init__(self, limit: str, value: float, maximum: float, when: str = "before the call"):
         self.limit, self.value, self.maximum = limit, value, maximum
-        super().__init__(f"Usage limit {limit} reached {when}: {value:g} would exceed the maximum of {maximum:g}.")
+        super().__init__(
+            f"Usage limit {limit} reached {when}: {value:g} would exceed the maximum of {maximum:g}."
+        )
 
 
 class RunCancelled(ShunterError):

@@ -55,7 +55,15 @@ class EventLog:
             )
         self._log = logger.bind(_shunter_log=self._id)
 
-    def emit(self, event: str, *, subtask_id: str | None = None, agent: str | None = None, level: str = "INFO", **data: Any) -> None:
+    def emit(
+        self,
+        event: str,
+        *,
+        subtask_id: str | None = None,
+        agent: str | None = None,
+        level: str = "INFO",
+        **data: Any,
+    ) -> None:
         record = {
             "ts": round(time.time(), 6),
             "run_id": self.run_id,
@@ -94,4 +102,9 @@ def configure_stderr(verbosity: int, remove_all: bool = True) -> None:
     if remove_all:
         logger.remove()
     level = {-1: "ERROR", 0: "WARNING", 1: "INFO", 2: "DEBUG"}.get(max(-1, min(verbosity, 2)), "WARNING")
-    logger.add(sys.stderr, level=level, format="<level>{level: <7}</level> {message}", filter=lambda r: r["extra"].get("human"))
+    logger.add(
+        sys.stderr,
+        level=level,
+        format="<level>{level: <7}</level> {message}",
+        filter=lambda r: r["extra"].get("human"),
+    )

@@ -17,7 +17,9 @@ class Price:
     def cost(self, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
         """USD for one call; cached tokens are part of input_tokens, billed at the cached rate."""
         fresh = max(input_tokens - cached_input_tokens, 0)
-        return (fresh * self.input + cached_input_tokens * self.cached_input + output_tokens * self.output) / 1e6
+        return (
+            fresh * self.input + cached_input_tokens * self.cached_input + output_tokens * self.output
+        ) / 1e6
 
 
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
@@ -47,6 +49,8 @@ class PriceTable:
                 return self._prices[candidate]
         return None
 
-    def cost(self, model: str, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float | None:
+    def cost(
+        self, model: str, input_tokens: int, cached_input_tokens: int, output_tokens: int
+    ) -> float | None:
         price = self.get(model)
         return None if price is None else price.cost(input_tokens, cached_input_tokens, output_tokens)

@@ -42,7 +42,9 @@ class RateLimiter:
             self._buckets[model] = (_Bucket(rpm) if rpm else None, _Bucket(tpm) if tpm else None)
         return self._buckets[model]
 
-    async def acquire(self, model: str, tokens: int, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> float:
+    async def acquire(
+        self, model: str, tokens: int, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> float:
         """Wait until one request of `tokens` fits; returns the seconds waited. FIFO per model."""
         req, tok = self._for(model)
         if req is None and tok is None:

@@ -21,7 +21,9 @@ class CircuitBreaker:
     """Opens after `threshold` consecutive transient failures; fails fast while open; after
     `cooldown_s` lets exactly one probe through (half-open); a success closes it again."""
 
-    def __init__(self, threshold: int = 5, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, threshold: int = 5, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ):
         self.threshold, self.cooldown_s, self._clock = threshold, cooldown_s, clock
         self._lock = threading.Lock()
         self.failures = 0
@@ -46,7 +48,11 @@ class CircuitBreaker:
             if state == "half-open" and not self._probe_in_flight:
                 self._probe_in_flight = True
                 return
-            wait = max(self.cooldown_s - (self._clock() - self.opened_at), 0.0) if self.opened_at is not None else 0.0
+            wait = (
+                max(self.cooldown_s - (self._clock() - self.opened_at), 0.0)
+                if self.opened_at is not None
+                else 0.0
+            )
             raise CircuitOpenError(
                 f"The model server failed {self.failures} times in a row, so calls are paused; "
                 f"the next attempt is allowed in {wait:.1f} s."

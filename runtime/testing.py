@@ -55,7 +55,9 @@ def _finish(reply: Reply, request: ModelRequest, name: str) -> ModelResponse:
     if not resp.input_tokens:
         resp.input_tokens = count_messages(request.messages, request.tools, "gpt-4.1")
     if not resp.output_tokens:
-        resp.output_tokens = max(1, count_text(resp.text) + sum(count_text(c.name + c.arguments) + 3 for c in resp.tool_calls))
+        resp.output_tokens = max(
+            1, count_text(resp.text) + sum(count_text(c.name + c.arguments) + 3 for c in resp.tool_calls)
+        )
     return resp
 
 
@@ -84,7 +86,9 @@ class ScriptedModel:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if not self.replies:
-            raise AssertionError(f"ScriptedModel {self.name!r} ran out of replies after {len(self.requests) - 1} calls.")
+            raise AssertionError(
+                f"ScriptedModel {self.name!r} ran out of replies after {len(self.requests) - 1} calls."
+            )
         resp = _finish(self.replies.pop(0), request, self.name)
         await _stream_text(resp, request)
         return resp
@@ -94,7 +98,13 @@ class FunctionModel:
     """Answers with `fn(request)` (sync or async), which may return a ModelResponse, a string,
     or raise. Use it when parallel agents call in an order a queue cannot predict."""
 
-    def __init__(self, fn: Callable[[ModelRequest], Reply | Awaitable[Reply]], *, name: str = "scripted", latency_s: float = 0.0):
+    def __init__(
+        self,
+        fn: Callable[[ModelRequest], Reply | Awaitable[Reply]],
+        *,
+        name: str = "scripted",
+        latency_s: float = 0.0,
+    ):
         self.name = name
         self.fn = fn
         self.latency_s = latency_s

@@ -20,7 +20,11 @@ def _encoding(name: str):
 
 def encoding_name(model: str) -> str:
     m = model.split("/")[-1]
-    return "cl100k_base" if m.startswith(("gpt-4-", "gpt-3.5", "gpt-4")) and not m.startswith(("gpt-4o", "gpt-4.1")) else "o200k_base"
+    return (
+        "cl100k_base"
+        if m.startswith(("gpt-4-", "gpt-3.5", "gpt-4")) and not m.startswith(("gpt-4o", "gpt-4.1"))
+        else "o200k_base"
+    )
 
 
 def count_text(text: str, model: str = "gpt-4.1") -> int:
@@ -29,7 +33,9 @@ def count_text(text: str, model: str = "gpt-4.1") -> int:
     return len(_encoding(encoding_name(model)).encode(text))
 
 
-def count_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, model: str = "gpt-4.1") -> int:
+def count_messages(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, model: str = "gpt-4.1"
+) -> int:
     """Input tokens of a chat request: message contents, tool calls and tool schemas."""
     total = _PER_REQUEST
     for m in messages:

@@ -32,7 +32,9 @@ class Usage:
             if f.name in ("cost_usd", "unpriced_models"):
                 continue
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        self.cost_usd = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        self.cost_usd = (
+            None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        )
         for m in other.unpriced_models:
             if m not in self.unpriced_models:
                 self.unpriced_models.append(m)
@@ -96,7 +98,10 @@ class UsageTracker:
             next_cost = self.prices.cost(model, input_tokens, 0, max_output_tokens)
             if tot.cost_usd is None or next_cost is None:
                 raise UsageLimitExceeded(
-                    "max_cost_usd", float("nan"), lim.max_cost_usd, when=f"(cannot be enforced: model {model!r} has no price)"
+                    "max_cost_usd",
+                    float("nan"),
+                    lim.max_cost_usd,
+                    when=f"(cannot be enforced: model {model!r} has no price)",
                 )
             if tot.cost_usd + next_cost > lim.max_cost_usd:
                 raise UsageLimitExceeded("max_cost_usd", round(tot.cost_usd + next_cost, 6), lim.max_cost_usd)

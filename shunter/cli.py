@@ -16,7 +16,9 @@ app = typer.Typer(
     help="Shunter plans a request into a graph of subtasks and runs them with specialist agents.",
 )
 
-Workspace = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace directory (default: the current one).")]
+Workspace = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace directory (default: the current one).")
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
 
@@ -41,7 +43,9 @@ def _guard(fn, as_json: bool = False):
 
 @app.callback()
 def main_options(
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr.")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
 ) -> None:
     from runtime.events import configure_stderr
@@ -55,36 +59,64 @@ def plan(
     workspace: Workspace = Path("."),
     as_json: JsonFlag = False,
     fmt: Annotated[str, typer.Option("--format", help="tree, mermaid or json.")] = "tree",
-    model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")
+    ] = None,
 ) -> None:
     """Dry run: the plan graph, its parallel waves and the cost estimate. Calls only the planner."""
     from shunter.commands import plan_command
 
     if fmt not in ("tree", "mermaid", "json"):
         _fail(f"Unknown --format {fmt!r}; use tree, mermaid or json.", 2, as_json)
-    _guard(lambda: plan_command(request, workspace, "json" if as_json else fmt, model), as_json or fmt == "json")
+    _guard(
+        lambda: plan_command(request, workspace, "json" if as_json else fmt, model), as_json or fmt == "json"
+    )
 
 
 @app.command()
 def run(
     request: Annotated[str, typer.Argument(help="What you want done.")] = "",
     workspace: Workspace = Path("."),
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve side effects the policy allows (never a deny).")] = False,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Budget in USD: refuse to start above it, stop on reaching it.")] = None,
-    max_parallel: Annotated[int | None, typer.Option("--max-parallel", help="Subtasks running at once.")] = None,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop everything at the first failed subtask.")] = False,
-    model: Annotated[str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve side effects the policy allows (never a deny).")
+    ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", help="Budget in USD: refuse to start above it, stop on reaching it."),
+    ] = None,
+    max_parallel: Annotated[
+        int | None, typer.Option("--max-parallel", help="Subtasks running at once.")
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop everything at the first failed subtask.")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")
+    ] = None,
     as_json: JsonFlag = False,
-    continue_: Annotated[bool, typer.Option("--continue", help="Follow up on the latest conversation.")] = False,
-    conversation: Annotated[str | None, typer.Option("--conversation", help="Follow up on this conversation id.")] = None,
-    from_run: Annotated[str | None, typer.Option("--from", help="Branch a new conversation line from this run.")] = None,
+    continue_: Annotated[
+        bool, typer.Option("--continue", help="Follow up on the latest conversation.")
+    ] = False,
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", help="Follow up on this conversation id.")
+    ] = None,
+    from_run: Annotated[
+        str | None, typer.Option("--from", help="Branch a new conversation line from this run.")
+    ] = None,
 ) -> None:
     """Plan, show the estimate, execute with approvals and live progress, print the answer and usage."""
     from shunter.commands import RunOptions, run_command
 
     opts = RunOptions(
-        yes=yes, max_cost=max_cost, max_parallel=max_parallel, fail_fast=fail_fast, model=model, as_json=as_json,
-        continue_=continue_, conversation=conversation, from_run=from_run,
+        yes=yes,
+        max_cost=max_cost,
+        max_parallel=max_parallel,
+        fail_fast=fail_fast,
+        model=model,
+        as_json=as_json,
+        continue_=continue_,
+        conversation=conversation,
+        from_run=from_run,
     )
     code = _guard(lambda: run_command(request, workspace, opts), as_json)
     raise typer.Exit(code or 0)
@@ -128,13 +160,17 @@ def check_path(
         print(json.dumps(verdict))
     else:
         state = "allowed" if verdict["allowed"] else "refused"
-        print(f"{state}: {verdict['reason']}" + (f" ({verdict['resolved']})" if verdict.get("resolved") else ""))
+        print(
+            f"{state}: {verdict['reason']}" + (f" ({verdict['resolved']})" if verdict.get("resolved") else "")
+        )
 
 
 @app.command()
 def demo(
     as_json: JsonFlag = False,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary workspace and print its path.")] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the temporary workspace and print its path.")
+    ] = False,
     latency: Annotated[float, typer.Option("--latency", help="Scripted seconds per model call.")] = 0.25,
 ) -> None:
     """A complete run offline on the bundled scripted model, in a temporary workspace."""

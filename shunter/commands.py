@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from agents.registry import default_agents, may_write, resolve_tools
+from router.persist import FollowUp
 from router.records import RunResult
 from router.run import Planned
 from runtime.errors import ConfigError, ModelError, RunCancelled
+from runtime.store import STATE_FILE, Store
 from shunter import render
-from shunter.api import _provider, plan as api_plan, prepare, run as api_run
+from shunter.api import _provider, prepare
+from shunter.api import plan as api_plan
+from shunter.api import run as api_run
 from shunter.approve import choose_approver
 from shunter.progress import Progress
 
@@ -28,7 +32,12 @@ def _err(text: str) -> None:
     sys.stderr.write(text.rstrip() + "\n")
 
 
-def _overrides(model: str | None = None, max_parallel: int | None = None, max_cost: float | None = None, fail_fast: bool = False) -> dict[str, Any]:
+def _overrides(
+    model: str | None = None,
+    max_parallel: int | None = None,
+    max_cost: float | None = None,
+    fail_fast: bool = False,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if model:
         out["model"] = {"name": model}
@@ -38,7 +47,9 @@ def _overrides(model: str | None = None, max_parallel: int | None = None, max_co
         out["max_parallel"] = max_parallel
     if max_cost is not None:
         if max_cost <= 0:
-            raise ConfigError(f"--max-cost must be a positive number of US dollars, not {max_cost:g}; a budget of zero allows no model call.")
+            raise ConfigError(
+                f"--max-cost must be a positive number of US dollars, not {max_cost:g}; a budget of zero allows no model call."
+            )
         out["limits"] = {"max_cost_usd": max_cost}
     if fail_fast:
         out["fail_fast"] = True
@@ -66,19 +77,35 @@ def _show_plan(planned: Planned, fmt: str) -> None:
 def _plan_json(planned: Planned) -> dict[str, Any]:
     from planner.validate import waves
 
-    return {"plan": planned.plan.model_dump(), "estimate": planned.estimate, "waves": waves(planned.plan),
-            "attempts": planned.outcome.attempts, "notes": planned.outcome.notes}
+    return {
+        "plan": planned.plan.model_dump(),
+        "estimate": planned.estimate,
+        "waves": waves(planned.plan),
+        "attempts": planned.outcome.attempts,
+        "notes": planned.outcome.notes,
+    }
 
 
 def plan_command(request: str, workspace: Path, fmt: str, model: str | None) -> None:
     if not request.strip():
-        raise ConfigError("No request given; say what you want done, e.g. shunter plan \"list the TODOs in src/\".")
+        raise ConfigError(
+            'No request given; say what you want done, e.g. shunter plan "list the TODOs in src/".'
+        )
     ctx = prepare(workspace, overrides=_overrides(model))
-    planned = _planning_errors(lambda: asyncio.run(api_plan(request, ctx=ctx)))
+    ctx.store = _existing_store(ctx.workspace)  # memory and calibrated estimates, when there is history
+    try:
+        planned = _planning_errors(lambda: asyncio.run(api_plan(request, ctx=ctx)))
+    finally:
+        if ctx.store is not None:
+            ctx.store.close()
     if fmt == "json":
         print(json.dumps(_plan_json(planned)))
     else:
         _show_plan(planned, fmt)
+
+
+def _existing_store(workspace: Path) -> Store | None:
+    return Store.open(workspace) if (workspace / ".shunter" / STATE_FILE).exists() else None
 
 
 @dataclass
@@ -119,11 +146,15 @@ def _budget_gate(opts: RunOptions):
         if opts.max_cost is None:
             return True
         if high is None:
-            raise ConfigError(f"--max-cost cannot be enforced: no price is known for {', '.join(planned.estimate['unpriced_models'])}; add one under [prices] in .shunter/config.toml.")
+            raise ConfigError(
+                f"--max-cost cannot be enforced: no price is known for {', '.join(planned.estimate['unpriced_models'])}; add one under [prices] in .shunter/config.toml."
+            )
         if high <= opts.max_cost or opts.yes:
             return True
         if sys.stdin is not None and sys.stdin.isatty():
-            _err(f"The high estimate {render.usd(high)} exceeds --max-cost {render.usd(opts.max_cost)}. Start anyway? [y/N] ")
+            _err(
+                f"The high estimate {render.usd(high)} exceeds --max-cost {render.usd(opts.max_cost)}. Start anyway? [y/N] "
+            )
             return (await asyncio.to_thread(sys.stdin.readline)).strip().lower() in ("y", "yes")
         raise ConfigError(
             f"The high estimate {render.usd(high)} exceeds --max-cost {render.usd(opts.max_cost)}; raise the budget, "
@@ -143,6 +174,8 @@ def _print_result(result: RunResult, as_json: bool) -> int:
         if result.error:
             _err(f"{result.status}: {result.error}")
         _err(f"Run {result.run_id} {result.status}.")
+        if any(r.files_changed for r in result.subtasks):
+            _err(f"To put the files back as they were: shunter undo {result.run_id}")
     return EXIT.get(result.status, 1)
 
 
@@ -160,12 +193,25 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
     async def on_planned(planned: Planned) -> bool:
         ok = await gate(planned)
         if ok:
-            p = Progress(ctx.usage, [(s.id, s.agent) for s in planned.plan.subtasks], live=None if not opts.as_json else False)
+            p = Progress(
+                ctx.usage,
+                [(s.id, s.agent) for s in planned.plan.subtasks],
+                live=None if not opts.as_json else False,
+            )
             progress_holder.append(p.__enter__())
         return ok
 
+    follow = FollowUp(continue_=opts.continue_, conversation=opts.conversation, from_run=opts.from_run)
     try:
-        return await api_run(request, ctx=ctx, model=model, agents=agents, listeners=[listener], on_planned=on_planned)
+        return await api_run(
+            request,
+            ctx=ctx,
+            model=model,
+            agents=agents,
+            listeners=[listener],
+            on_planned=on_planned,
+            follow=follow,
+        )
     finally:
         if progress_holder:
             progress_holder[0].__exit__(None, None, None)
@@ -176,15 +222,21 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
 
 def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx=None) -> int:
     if not request.strip():
-        raise ConfigError("No request given; say what you want done, e.g. shunter run \"list the TODOs in src/\".")
+        raise ConfigError(
+            'No request given; say what you want done, e.g. shunter run "list the TODOs in src/".'
+        )
     overrides = _overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast)
     ctx = ctx or prepare(workspace, overrides=overrides, approve=choose_approver(opts.yes))
     if ctx.sandbox is not None and not opts.as_json:
         _err(f"Sandbox for commands: {ctx.sandbox.kind} ({ctx.sandbox.detail})")
+    # Every run is recorded as it happens, so it can be resumed, undone and followed up on.
+    ctx.store = ctx.store or Store.open(ctx.workspace)
     try:
         result = _planning_errors(lambda: asyncio.run(_run_async(request, ctx, opts, model)))
     except RunCancelled as e:
         raise ConfigError(str(e)) from None
+    finally:
+        ctx.store.close()
     return _print_result(result, opts.as_json)
 
 
@@ -194,13 +246,22 @@ def agents_command(workspace: Path, as_json: bool) -> None:
     rows = []
     for a in registry:
         tools = [t.name for t in resolve_tools(a, ctx.settings, ctx.tools)]
-        rows.append({"name": a.name, "description": a.description, "tools": tools,
-                     "may_write": may_write(a, ctx.settings, ctx.tools), "source": registry.sources.get(a.name, "built-in")})
+        rows.append(
+            {
+                "name": a.name,
+                "description": a.description,
+                "tools": tools,
+                "may_write": may_write(a, ctx.settings, ctx.tools),
+                "source": registry.sources.get(a.name, "built-in"),
+            }
+        )
     if as_json:
         print(json.dumps({"agents": rows}))
         return
     for r in rows:
-        print(f"{r['name']:<10} {'writes' if r['may_write'] else 'read-only':<9} [{r['source']}] {r['description']}")
+        print(
+            f"{r['name']:<10} {'writes' if r['may_write'] else 'read-only':<9} [{r['source']}] {r['description']}"
+        )
         print(f"{'':<10} tools: {', '.join(r['tools'])}")
 
 
@@ -210,7 +271,9 @@ def demo_command(as_json: bool, keep: bool, latency: float) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="shunter-demo-"))
     make_workspace(tmp)
     if not as_json:
-        _err("Shunter demo: the model is SCRIPTED (offline, no API key); the tools, files, policy, scheduler and accounting are real.")
+        _err(
+            "Shunter demo: the model is SCRIPTED (offline, no API key); the tools, files, policy, scheduler and accounting are real."
+        )
         _err(f"Workspace: {tmp}\nRequest: {DEMO_REQUEST}\n")
     overrides = {"model": {"name": "scripted", "api_key": "unused-scripted"}}
     from shunter.api import prepare as prep

@@ -23,10 +23,34 @@ FILES = {
 PLAN = {
     "goal": "List the TODOs under src/ grouped by module, count them, and write them to TODO.md.",
     "subtasks": [
-        {"id": "t1", "agent": "file", "instruction": "Find every TODO comment in the files under src/app/ and list each as path:line: text.", "depends_on": [], "read_only": True},
-        {"id": "t2", "agent": "file", "instruction": "Find every TODO comment in the files under src/db/ and list each as path:line: text.", "depends_on": [], "read_only": True},
-        {"id": "t3", "agent": "shell", "instruction": "Count the TODO comments in the Python files under src/ with grep and report the number.", "depends_on": [], "read_only": True},
-        {"id": "t4", "agent": "file", "instruction": "Write TODO.md: a '# TODO' title, then one '## <module>' section per module (app, db) listing its TODOs as '- path:line: text', then a line with the total count.", "depends_on": ["t1", "t2", "t3"], "read_only": False},
+        {
+            "id": "t1",
+            "agent": "file",
+            "instruction": "Find every TODO comment in the files under src/app/ and list each as path:line: text.",
+            "depends_on": [],
+            "read_only": True,
+        },
+        {
+            "id": "t2",
+            "agent": "file",
+            "instruction": "Find every TODO comment in the files under src/db/ and list each as path:line: text.",
+            "depends_on": [],
+            "read_only": True,
+        },
+        {
+            "id": "t3",
+            "agent": "shell",
+            "instruction": "Count the TODO comments in the Python files under src/ with grep and report the number.",
+            "depends_on": [],
+            "read_only": True,
+        },
+        {
+            "id": "t4",
+            "agent": "file",
+            "instruction": "Write TODO.md: a '# TODO' title, then one '## <module>' section per module (app, db) listing its TODOs as '- path:line: text', then a line with the total count.",
+            "depends_on": ["t1", "t2", "t3"],
+            "read_only": False,
+        },
     ],
 }
 
@@ -58,14 +82,20 @@ def _specialist(request: ModelRequest, system: str) -> ModelResponse:
         if last["role"] == "user":
             return tool_call("run_command", command="grep -rn TODO src --include=*.py | wc -l")
         count = re.search(r"^\s*(\d+)\s*$", last["content"], re.MULTILINE)
-        return text(f"There are {count.group(1) if count else 'an unknown number of'} TODO comments in the Python files under src/.")
+        return text(
+            f"There are {count.group(1) if count else 'an unknown number of'} TODO comments in the Python files under src/."
+        )
     if "Write TODO.md" in instruction:
         if last["role"] == "user":
             found = _todos(user)
             total = re.search(r"There are (\d+) TODO", user)
             body = ["# TODO", ""]
             for module in ("app", "db"):
-                body += [f"## {module}", ""] + [f"- {p}:{n}: {t}" for p, n, t in found if p.startswith(f"src/{module}/")] + [""]
+                body += (
+                    [f"## {module}", ""]
+                    + [f"- {p}:{n}: {t}" for p, n, t in found if p.startswith(f"src/{module}/")]
+                    + [""]
+                )
             body.append(f"Total: {total.group(1) if total else len(found)} TODOs.")
             return tool_call("write_file", path="TODO.md", content="\n".join(body) + "\n")
         return text("Wrote TODO.md with the TODOs grouped under app and db, and the total.")
@@ -86,7 +116,9 @@ def demo_brain(request: ModelRequest) -> ModelResponse:
         found = _todos(user)
         modules = sorted({p.split("/")[1] for p, _, _ in found})
         per = ", ".join(f"{m}: {sum(1 for p, _, _ in found if p.split('/')[1] == m)}" for m in modules)
-        return text(f"Found {len(found)} TODOs under src/ ({per}) and wrote them, grouped by module, to TODO.md.")
+        return text(
+            f"Found {len(found)} TODOs under src/ ({per}) and wrote them, grouped by module, to TODO.md."
+        )
     return _specialist(request, system)
 
 

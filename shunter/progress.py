@@ -8,7 +8,15 @@ import time
 from router.records import SubtaskRecord
 from runtime.usage import UsageTracker
 
-_ICONS = {"pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■", "limit": "!"}
+_ICONS = {
+    "pending": "·",
+    "running": "▶",
+    "succeeded": "✓",
+    "failed": "✗",
+    "skipped": "↷",
+    "cancelled": "■",
+    "limit": "!",
+}
 
 
 class Progress:
@@ -23,7 +31,9 @@ class Progress:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._table(), console=Console(stderr=True), refresh_per_second=8, transient=False)
+            self._live = Live(
+                self._table(), console=Console(stderr=True), refresh_per_second=8, transient=False
+            )
             self._live.__enter__()
         return self
 
@@ -46,15 +56,23 @@ class Progress:
 
         total = self.tracker.total
         cost = "unknown" if total.cost_usd is None else f"${total.cost_usd:.4f}"
-        table = Table(title=f"{total.total_tokens:,} tokens · {total.requests} requests · {cost}", title_justify="left")
+        table = Table(
+            title=f"{total.total_tokens:,} tokens · {total.requests} requests · {cost}", title_justify="left"
+        )
         for col in ("", "subtask", "agent", "status", "time", "tokens"):
             table.add_column(col)
         now = time.time()
         for rec in self.rows.values():
-            secs = rec.seconds if rec.seconds is not None else (now - rec.started_at if rec.started_at else None)
+            secs = (
+                rec.seconds if rec.seconds is not None else (now - rec.started_at if rec.started_at else None)
+            )
             used = self.tracker.by_subtask.get(rec.id)
             table.add_row(
-                _ICONS.get(rec.status, "?"), rec.id, rec.agent, rec.status,
-                f"{secs:.1f}s" if secs is not None else "", f"{used.total_tokens:,}" if used else "",
+                _ICONS.get(rec.status, "?"),
+                rec.id,
+                rec.agent,
+                rec.status,
+                f"{secs:.1f}s" if secs is not None else "",
+                f"{used.total_tokens:,}" if used else "",
             )
         return table

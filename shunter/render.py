@@ -50,13 +50,17 @@ def estimate_table(est: dict[str, Any]) -> str:
             f"out {r['output_tokens']:>6,}  {usd(r['low_usd'])} / {usd(r['expected_usd'])} / {usd(r['high_usd'])}"
         )
     p = est["planner"]
-    lines.append(f"  {'planner':<10} (spent)   in {p['input_tokens']:>7,}  out {p['output_tokens']:>6,}  {usd(p['cost_usd'])}")
+    lines.append(
+        f"  {'planner':<10} (spent)   in {p['input_tokens']:>7,}  out {p['output_tokens']:>6,}  {usd(p['cost_usd'])}"
+    )
     lines.append(
         f"  Total: in {est['input_tokens']:,}  out {est['output_tokens']:,}  "
         f"{usd(est['low_usd'])} / {usd(est['expected_usd'])} / {usd(est['high_usd'])}"
     )
     if est["unpriced_models"]:
-        lines.append(f"  No price is known for {', '.join(est['unpriced_models'])}: add one under [prices] in .shunter/config.toml.")
+        lines.append(
+            f"  No price is known for {', '.join(est['unpriced_models'])}: add one under [prices] in .shunter/config.toml."
+        )
     return "\n".join(lines)
 
 
@@ -67,5 +71,7 @@ def usage_summary(result: dict[str, Any]) -> str:
         f"{u['requests']} requests, {u['tool_calls']} tool calls, {usd(u['cost_usd'])}, {u.get('wall_seconds', 0):.1f} s",
     ]
     for name, a in result.get("usage_by_agent", {}).items():
-        lines.append(f"  {name:<10} {a['requests']:>3} req  in {a['input_tokens']:>7,}  out {a['output_tokens']:>6,}  {a['tool_calls']:>3} tools  {usd(a['cost_usd'])}")
+        lines.append(
+            f"  {name:<10} {a['requests']:>3} req  in {a['input_tokens']:>7,}  out {a['output_tokens']:>6,}  {a['tool_calls']:>3} tools  {usd(a['cost_usd'])}"
+        )
     return "\n".join(lines)

@@ -4,6 +4,17 @@ from runtime.testing import FunctionModel, ScriptedModel, calls, text, tool_call
 from runtime.testserver import Drop, Fault, MalformedToolCall, NoUsage, Slow, TestServer, Text, ToolCalls
 
 __all__ = [
-    "Drop", "Fault", "FunctionModel", "MalformedToolCall", "NoUsage", "ScriptedModel", "Slow", "TestServer", "Text",
-    "ToolCalls", "calls", "text", "tool_call",
+    "Drop",
+    "Fault",
+    "FunctionModel",
+    "MalformedToolCall",
+    "NoUsage",
+    "ScriptedModel",
+    "Slow",
+    "TestServer",
+    "Text",
+    "ToolCalls",
+    "calls",
+    "text",
+    "tool_call",
 ]

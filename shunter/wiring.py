@@ -15,7 +15,9 @@ from runtime.model import Model
 def check_workspace(workspace: str | Path) -> Path:
     path = Path(workspace).expanduser()
     if not path.exists():
-        raise ConfigError(f"The workspace {str(path)!r} does not exist; create it or pass an existing --workspace.")
+        raise ConfigError(
+            f"The workspace {str(path)!r} does not exist; create it or pass an existing --workspace."
+        )
     if not path.is_dir():
         raise ConfigError(f"The workspace {str(path)!r} is not a directory; pass a directory as --workspace.")
     return path.resolve()

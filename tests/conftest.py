@@ -23,7 +23,9 @@ def _check(address) -> None:
         try:
             ip = ipaddress.ip_address(host.split("%")[0])
         except ValueError:
-            raise OSError(f"test guard: refusing to connect to {host!r} (tests may only reach loopback)") from None
+            raise OSError(
+                f"test guard: refusing to connect to {host!r} (tests may only reach loopback)"
+            ) from None
         if not ip.is_loopback:
             raise OSError(f"test guard: refusing to connect to {host} (tests may only reach loopback)")
 

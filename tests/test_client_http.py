@@ -391,5 +391,7 @@ async def test_an_exhausted_quota_is_not_retried(test_server, make_ctx, make_mod
     body["error"]["code"] = "insufficient_quota"
     test_server.enqueue(Fault(429, body=body), "never")
     with pytest.raises(ModelError, match="no quota left"):
-        await call_model(make_ctx(), make_model(), ModelRequest(messages=[{"role": "user", "content": "hi"}], stream=False))
+        await call_model(
+            make_ctx(), make_model(), ModelRequest(messages=[{"role": "user", "content": "hi"}], stream=False)
+        )
     assert len(test_server.chat_requests) == 1

@@ -12,7 +12,14 @@ from runtime.calls import call_model
 from runtime.cancel import CancellationToken
 from runtime.config import RetrySettings, Settings, load_settings
 from runtime.context import RunContext
-from runtime.errors import CircuitOpenError, ConfigError, ModelError, RunCancelled, TransientModelError, UsageLimitExceeded
+from runtime.errors import (
+    CircuitOpenError,
+    ConfigError,
+    ModelError,
+    RunCancelled,
+    TransientModelError,
+    UsageLimitExceeded,
+)
 from runtime.model import ModelRequest
 from runtime.prices import PriceTable
 from runtime.retry import CircuitBreaker
@@ -23,13 +30,17 @@ HELLO = ModelRequest(messages=[{"role": "user", "content": "hello"}], stream=Fal
 
 
 def make_ctx(workspace, **settings_kw) -> RunContext:
-    fast_retry = RetrySettings(initial_delay_s=0.01, max_delay_s=0.05, breaker_threshold=3, breaker_cooldown_s=60)
+    fast_retry = RetrySettings(
+        initial_delay_s=0.01, max_delay_s=0.05, breaker_threshold=3, breaker_cooldown_s=60
+    )
     return RunContext.create(workspace, Settings(retry=fast_retry, **settings_kw))
 
 
 async def test_cost_comes_from_the_price_table_and_is_none_when_unpriced():
     tracker = UsageTracker(prices=PriceTable.load())
-    tracker.record_response("gpt-4.1-mini", input_tokens=1_000_000, output_tokens=1_000_000, cached_input_tokens=500_000)
+    tracker.record_response(
+        "gpt-4.1-mini", input_tokens=1_000_000, output_tokens=1_000_000, cached_input_tokens=500_000
+    )
     assert tracker.total.cost_usd == pytest.approx(0.5 * 0.40 + 0.5 * 0.10 + 1.60)
     tracker.record_response("my-local-llama", input_tokens=10, output_tokens=10)
     assert tracker.total.cost_usd is None
@@ -102,10 +113,18 @@ def test_tracker_is_safe_under_threads():
 
 async def test_transient_errors_are_retried_then_succeed(workspace):
     ctx = make_ctx(workspace)
-    model = ScriptedModel([TransientModelError("500", status=500), TransientModelError("429", status=429, retry_after=0.05), "done"])
+    model = ScriptedModel(
+        [
+            TransientModelError("500", status=500),
+            TransientModelError("429", status=429, retry_after=0.05),
+            "done",
+        ]
+    )
     resp = await call_model(ctx, model, HELLO)
     assert resp.text == "done" and len(model.requests) == 3
-    events = [json.loads(line) for line in (workspace / ".shunter/logs/events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (workspace / ".shunter/logs/events.jsonl").read_text().splitlines()
+    ]
     retries = [e for e in events if e["event"] == "model.retry"]
     assert len(retries) == 2 and retries[1]["data"]["delay_s"] == pytest.approx(0.05)
     assert "500" in retries[0]["data"]["reason"]
@@ -205,7 +224,7 @@ def test_config_layers_and_bad_values(workspace):
 
 
 def test_pyproject_tool_section_is_read(workspace):
-    (workspace / "pyproject.toml").write_text('[tool.shunter]\nmax_parallel = 7\n')
+    (workspace / "pyproject.toml").write_text("[tool.shunter]\nmax_parallel = 7\n")
     assert load_settings(workspace, env={}).max_parallel == 7
 
 

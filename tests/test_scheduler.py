@@ -32,16 +32,24 @@ def note(line: str) -> str:
     return "noted"
 
 
-AGENTS = AgentRegistry([
-    Agent(name="reader", description="reads things"),
-    Agent(name="writer", description="writes things", tools=("note",)),
-])
+AGENTS = AgentRegistry(
+    [
+        Agent(name="reader", description="reads things"),
+        Agent(name="writer", description="writes things", tools=("note",)),
+    ]
+)
 
 
 def plan_of(*subtasks) -> Plan:
-    return Plan.model_validate({"goal": "g", "subtasks": [
-        {"id": i, "agent": a, "instruction": f"do {i}", "depends_on": list(d), "read_only": ro} for i, a, d, ro in subtasks
-    ]})
+    return Plan.model_validate(
+        {
+            "goal": "g",
+            "subtasks": [
+                {"id": i, "agent": a, "instruction": f"do {i}", "depends_on": list(d), "read_only": ro}
+                for i, a, d, ro in subtasks
+            ],
+        }
+    )
 
 
 def brain(plan: Plan | None = None, fail: set[str] = frozenset(), latency: dict[str, float] | None = None):
@@ -52,7 +60,14 @@ def brain(plan: Plan | None = None, fail: set[str] = frozenset(), latency: dict[
         if system.startswith("You are the planner"):
             return text(plan.model_dump_json())
         if system.startswith("You write the final answer"):
-            return text("final: " + ", ".join(sorted(set(__import__("re").findall(r"result of (t\d+)", request.messages[-1]["content"])))))
+            return text(
+                "final: "
+                + ", ".join(
+                    sorted(
+                        set(__import__("re").findall(r"result of (t\d+)", request.messages[-1]["content"]))
+                    )
+                )
+            )
         sid = request.messages[1]["content"].split("do ")[1].split()[0]
         await asyncio.sleep((latency or {}).get(sid, 0.0))
         if sid in fail:
@@ -84,7 +99,12 @@ def overlaps(a, b) -> bool:
 
 
 async def test_independent_read_only_subtasks_overlap_and_dependants_wait(sched_ctx):
-    plan = plan_of(("t1", "reader", [], True), ("t2", "reader", [], True), ("t3", "reader", [], True), ("t4", "reader", ["t1", "t2", "t3"], True))
+    plan = plan_of(
+        ("t1", "reader", [], True),
+        ("t2", "reader", [], True),
+        ("t3", "reader", [], True),
+        ("t4", "reader", ["t1", "t2", "t3"], True),
+    )
     result = await run_plan(plan, sched_ctx, brain(latency={"t1": 0.3, "t2": 0.3, "t3": 0.3, "t4": 0.1}))
     assert result.status == "succeeded"
     s = spans(result)
@@ -105,20 +125,27 @@ async def test_side_effecting_subtasks_never_overlap(sched_ctx):
     result = await run_plan(plan, sched_ctx, brain(latency={"t1": 0.15, "t2": 0.15, "t3": 0.15}))
     s = list(spans(result).values())
     assert result.status == "succeeded"
-    assert not any(overlaps(a, b) for i, a in enumerate(s) for b in s[i + 1:])
+    assert not any(overlaps(a, b) for i, a in enumerate(s) for b in s[i + 1 :])
 
 
 async def test_max_parallel_caps_concurrency(sched_ctx):
     plan = plan_of(*[(f"t{i}", "reader", [], True) for i in range(1, 7)])
-    result = await run_plan(plan, sched_ctx, brain(latency={f"t{i}": 0.1 for i in range(1, 7)}), max_parallel=2)
+    result = await run_plan(
+        plan, sched_ctx, brain(latency={f"t{i}": 0.1 for i in range(1, 7)}), max_parallel=2
+    )
     s = list(spans(result).values())
     peak = max(sum(1 for b in s if b[0] <= a[0] < b[1]) for a in s)
     assert peak == 2
 
 
 async def test_a_failure_skips_exactly_its_dependants(sched_ctx):
-    plan = plan_of(("t1", "reader", [], True), ("t2", "reader", ["t1"], True), ("t3", "reader", ["t2"], True),
-                   ("t4", "reader", [], True), ("t5", "reader", ["t4"], True))
+    plan = plan_of(
+        ("t1", "reader", [], True),
+        ("t2", "reader", ["t1"], True),
+        ("t3", "reader", ["t2"], True),
+        ("t4", "reader", [], True),
+        ("t5", "reader", ["t4"], True),
+    )
     result = await run_plan(plan, sched_ctx, brain(fail={"t1"}))
     status = {s.id: s.status for s in result.subtasks}
     assert status == {"t1": "failed", "t2": "skipped", "t3": "skipped", "t4": "succeeded", "t5": "succeeded"}
@@ -130,7 +157,9 @@ async def test_fail_fast_stops_everything(sched_ctx):
     plan = plan_of(("t1", "reader", [], True), ("t2", "reader", [], True), ("t3", "reader", ["t2"], True))
     result = await run_plan(plan, sched_ctx, brain(fail={"t1"}, latency={"t2": 0.2}), fail_fast=True)
     status = {s.id: s.status for s in result.subtasks}
-    assert status["t1"] == "failed" and status["t3"] == "skipped" and "--fail-fast" in result.subtasks[2].error
+    assert (
+        status["t1"] == "failed" and status["t3"] == "skipped" and "--fail-fast" in result.subtasks[2].error
+    )
 
 
 async def test_cancellation_mid_run_stops_fast_and_keeps_finished_work(sched_ctx):
@@ -162,7 +191,12 @@ async def test_read_only_subtask_of_a_writer_gets_only_read_only_tools(sched_ctx
 
 
 def test_validation_names_every_problem(sched_ctx):
-    plan = plan_of(("t1", "reader", ["t3"], True), ("t2", "ghost", [], True), ("t3", "reader", ["t1"], True), ("t1", "reader", ["t9"], True))
+    plan = plan_of(
+        ("t1", "reader", ["t3"], True),
+        ("t2", "ghost", [], True),
+        ("t3", "reader", ["t1"], True),
+        ("t1", "reader", ["t9"], True),
+    )
     errors = validate_plan(plan, AGENTS, sched_ctx.settings)
     joined = " | ".join(errors)
     assert "'t1' is used more than once" in joined
@@ -172,12 +206,22 @@ def test_validation_names_every_problem(sched_ctx):
 
 
 def test_waves_group_what_runs_together():
-    plan = plan_of(("a", "reader", [], True), ("b", "reader", [], True), ("c", "reader", ["a"], True), ("d", "reader", ["b", "c"], True))
+    plan = plan_of(
+        ("a", "reader", [], True),
+        ("b", "reader", [], True),
+        ("c", "reader", ["a"], True),
+        ("d", "reader", ["b", "c"], True),
+    )
     assert waves(plan) == [["a", "b"], ["c"], ["d"]]
 
 
 def test_plans_parse_from_fenced_or_chatty_text():
-    body = {"goal": "g", "subtasks": [{"id": "t1", "agent": "reader", "instruction": "x", "depends_on": [], "read_only": True}]}
+    body = {
+        "goal": "g",
+        "subtasks": [
+            {"id": "t1", "agent": "reader", "instruction": "x", "depends_on": [], "read_only": True}
+        ],
+    }
     assert parse_plan_text("Here you go:\n```json\n" + json.dumps(body) + "\n```").subtasks[0].id == "t1"
     assert parse_plan_text("Sure! " + json.dumps(body) + " Hope it helps").goal == "g"
 
@@ -194,7 +238,13 @@ async def test_an_invalid_plan_is_repaired_with_the_exact_errors(sched_ctx):
 
 async def test_a_plan_that_stays_invalid_is_refused_and_never_executed(sched_ctx):
     bad = plan_of(("t1", "ghost", [], True))
-    model = FunctionModel(lambda r: text(bad.model_dump_json()) if r.messages[0]["content"].startswith("You are the planner") else text("EXECUTED"))
+    model = FunctionModel(
+        lambda r: (
+            text(bad.model_dump_json())
+            if r.messages[0]["content"].startswith("You are the planner")
+            else text("EXECUTED")
+        )
+    )
     with pytest.raises(PlanError, match="not registered"):
         await plan_request("do it", sched_ctx, AGENTS, SingleModel(model))
     assert len(model.requests) == sched_ctx.settings.planner.repair_rounds + 1
@@ -214,7 +264,10 @@ async def test_estimate_counts_tokens_and_reports_the_planner_exactly(sched_ctx)
     model = brain(plan)
     planned = await plan_request("two things", sched_ctx, AGENTS, SingleModel(model))
     est = planned.estimate
-    assert est["planner"]["requests"] == 1 and est["planner"]["input_tokens"] == sched_ctx.usage.total.input_tokens
+    assert (
+        est["planner"]["requests"] == 1
+        and est["planner"]["input_tokens"] == sched_ctx.usage.total.input_tokens
+    )
     assert est["low_usd"] <= est["expected_usd"] <= est["high_usd"]
     rows = {r["id"]: r for r in est["subtasks"]}
     assert rows["t2"]["input_tokens"] > rows["t1"]["input_tokens"]  # t2 carries t1's result and a tool schema
@@ -223,5 +276,12 @@ async def test_estimate_counts_tokens_and_reports_the_planner_exactly(sched_ctx)
 async def test_unpriced_model_estimate_says_unknown(sched_ctx):
     sched_ctx.settings.model.name = "my-local-model"
     plan = plan_of(("t1", "reader", [], True))
-    planned = await plan_request("x", sched_ctx, AGENTS, SingleModel(FunctionModel(lambda r: text(plan.model_dump_json()), name="my-local-model")))
-    assert planned.estimate["expected_usd"] is None and planned.estimate["unpriced_models"] == ["my-local-model"]
+    planned = await plan_request(
+        "x",
+        sched_ctx,
+        AGENTS,
+        SingleModel(FunctionModel(lambda r: text(plan.model_dump_json()), name="my-local-model")),
+    )
+    assert planned.estimate["expected_usd"] is None and planned.estimate["unpriced_models"] == [
+        "my-local-model"
+    ]

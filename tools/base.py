@@ -76,7 +76,12 @@ def tool(
 
 
 def make_tool(
-    f: Callable[..., Any], *, name: str | None, effect: Effect, approval: ApprovalHook | None, read_only_mode: bool = False
+    f: Callable[..., Any],
+    *,
+    name: str | None,
+    effect: Effect,
+    approval: ApprovalHook | None,
+    read_only_mode: bool = False,
 ) -> Tool:
     summary, arg_docs = parse_docstring(inspect.getdoc(f) or "")
     hints = get_type_hints(f)
@@ -90,9 +95,7 @@ def make_tool(
     for p in params:
         default = ... if p.default is inspect.Parameter.empty else p.default
         field_defs[p.name] = (hints.get(p.name, str), Field(default, description=arg_docs.get(p.name, "")))
-    model = create_model(
-        f"{f.__name__}_args", __config__=ConfigDict(extra="forbid"), **field_defs
-    )
+    model = create_model(f"{f.__name__}_args", __config__=ConfigDict(extra="forbid"), **field_defs)
     return Tool(
         name=name or f.__name__,
         description=summary or f.__name__.replace("_", " "),
@@ -143,10 +146,18 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     for key, prop in props.items():
         prop = {k: v for k, v in prop.items() if k not in ("title", "default")}
         if key not in required and not _is_nullable(prop):
-            prop = {"anyOf": [prop, {"type": "null"}], **({"description": prop["description"]} if "description" in prop else {})}
+            prop = {
+                "anyOf": [prop, {"type": "null"}],
+                **({"description": prop["description"]} if "description" in prop else {}),
+            }
             prop["anyOf"][0].pop("description", None)
         out_props[key] = prop
-    result = {"type": "object", "properties": out_props, "required": list(props), "additionalProperties": False}
+    result = {
+        "type": "object",
+        "properties": out_props,
+        "required": list(props),
+        "additionalProperties": False,
+    }
     if "$defs" in schema:
         result["$defs"] = schema["$defs"]
     return result

@@ -75,7 +75,9 @@ def _format_validation(name: str, err: ValidationError) -> str:
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "arguments"
         parts.append(f"{loc}: {e['msg']}")
-    return f"Invalid arguments for {name}: " + "; ".join(parts) + ". Fix the arguments and call the tool again."
+    return (
+        f"Invalid arguments for {name}: " + "; ".join(parts) + ". Fix the arguments and call the tool again."
+    )
 
 
 async def aexecute_tool(
@@ -129,7 +131,13 @@ async def aexecute_tool(
         ctx.emit("tool.error", level="WARNING", tool=name, error=f"{type(e).__name__}: {e}")
         text = f"{name} failed: {type(e).__name__}: {e}"
     out = truncate_result(text, ctx.settings.tools.max_result_chars, ctx.state_dir / "outputs", label=name)
-    ctx.emit("tool.result", tool=name, chars=len(text), truncated=len(out) != len(text), seconds=round(time.monotonic() - started, 4))
+    ctx.emit(
+        "tool.result",
+        tool=name,
+        chars=len(text),
+        truncated=len(out) != len(text),
+        seconds=round(time.monotonic() - started, 4),
+    )
     return out
 
 

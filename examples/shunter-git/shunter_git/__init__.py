@@ -15,8 +15,12 @@ def _git(ctx: RunContext, *args: str) -> str:
     # --no-pager and -c core.pager=cat keep git from waiting on a terminal.
     proc = subprocess.run(
         ["git", "--no-pager", "-c", "core.pager=cat", *args],
-        cwd=ctx.workspace, env=scrubbed_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30,
+        cwd=ctx.workspace,
+        env=scrubbed_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if proc.returncode != 0:
         return f"git {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}"
@@ -76,7 +80,7 @@ GIT = Agent(
     description="Answers questions about the repository's history and changes with read-only git commands (status, log, diff, show). Cannot change anything.",
     tools=tuple(TOOLS),
     prompt_template=(
-        "You are the \"$name\" specialist of Shunter. $description\n"
+        'You are the "$name" specialist of Shunter. $description\n'
         "You work on one subtask in the repository at $workspace. Your tools: $tools.\n"
         "Answer with the facts you found (commits, files, authors), concisely.\n\n$rules\n"
     ),

@@ -1,0 +1,272 @@
+"""The persistence commands: `runs`, `show`, `resume`, `undo`. Registered on the main app by
+shunter/cli.py; heavy imports stay inside the commands so `shunter --help` starts fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+Workspace = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace directory (default: the current one).")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+RunId = Annotated[
+    str, typer.Argument(help="A run id (or a unique start of one), as `shunter runs` lists them.")
+]
+
+
+def register(app: typer.Typer, guard, fail) -> None:
+    @app.command()
+    def runs(
+        workspace: Workspace = Path("."),
+        as_json: JsonFlag = False,
+        limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs to list.")] = 20,
+    ) -> None:
+        """Recent runs, newest first: id, when, status, subtasks done, cost, request."""
+        guard(lambda: runs_command(workspace, as_json, limit), as_json)
+
+    @app.command()
+    def show(run_id: RunId, workspace: Workspace = Path("."), as_json: JsonFlag = False) -> None:
+        """One run: the plan with each subtask's status, result, usage and timing; files changed."""
+        guard(lambda: show_command(run_id, workspace, as_json), as_json)
+
+    @app.command()
+    def resume(
+        run_id: RunId,
+        workspace: Workspace = Path("."),
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Approve side effects the policy allows (never a deny).")
+        ] = False,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force", help="Resume even if files the unfinished subtasks changed were modified since."
+            ),
+        ] = False,
+        model: Annotated[
+            str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")
+        ] = None,
+        max_parallel: Annotated[
+            int | None, typer.Option("--max-parallel", help="Subtasks running at once.")
+        ] = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Continue a run that crashed, was killed, cancelled or failed; finished subtasks are not run again."""
+        code = guard(
+            lambda: resume_command(
+                run_id,
+                workspace,
+                yes=yes,
+                force=force,
+                as_json=as_json,
+                model=model,
+                max_parallel=max_parallel,
+            ),
+            as_json,
+        )
+        raise typer.Exit(code or 0)
+
+    @app.command()
+    def undo(
+        run_id: RunId,
+        workspace: Workspace = Path("."),
+        force: Annotated[
+            bool, typer.Option("--force", help="Restore even files that were changed after the run.")
+        ] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Only list what would be restored or deleted.")
+        ] = False,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Put back every file the run changed as it was before the run; delete the files it created."""
+        guard(lambda: undo_command(run_id, workspace, force=force, dry_run=dry_run, as_json=as_json), as_json)
+
+
+# --- the commands --------------------------------------------------------------------------------
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.rstrip() + "\n")
+
+
+def _store(workspace: Path, must_exist: bool = True):
+    """(workspace, Store or None): None when nothing was ever recorded there and that is fine."""
+    from runtime.errors import ConfigError
+    from runtime.store import STATE_FILE, Store
+    from shunter.wiring import check_workspace
+
+    ws = check_workspace(workspace)
+    if not (ws / ".shunter" / STATE_FILE).exists():
+        if not must_exist:
+            return ws, None
+        raise ConfigError(
+            f"No runs are recorded in {ws}; run `shunter run ...` there first, or pass the right --workspace."
+        )
+    return ws, Store.open(ws)
+
+
+def runs_command(workspace: Path, as_json: bool, limit: int) -> None:
+    from router.persist import run_summaries
+    from runtime.errors import ConfigError
+
+    if limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}.")
+    ws, store = _store(workspace, must_exist=False)
+    rows = []
+    if store is not None:  # listing creates nothing
+        with store:
+            rows = run_summaries(store, limit)
+    if as_json:
+        print(json.dumps({"runs": rows}))
+        return
+    if not rows:
+        print(f"No runs recorded in {ws} yet.")
+        return
+    from shunter.render import usd
+
+    for r in rows:
+        when = (r["created_at"] or "")[:16].replace("T", " ")
+        cost = "-" if r["cost_usd"] is None else usd(r["cost_usd"])
+        done = f"{r['subtasks_done']}/{r['subtasks_total']}"
+        print(f"{r['run_id']}  {when}  {r['status']:<11} {done:>5}  {cost:>9}  {_clip(r['request'], 70)}")
+
+
+def show_command(ref: str, workspace: Path, as_json: bool) -> None:
+    from router.persist import run_details
+
+    _, store = _store(workspace)
+    with store:
+        data = run_details(store, ref)
+    if as_json:
+        print(json.dumps(data, default=str))
+        return
+    print(_show_text(data))
+
+
+def _show_text(d: dict[str, Any]) -> str:
+    from shunter.progress import _ICONS
+    from shunter.render import usd
+
+    usage = d["usage"] or {}
+    head = f"Run {d['run_id']} · {d['status']} · {d['created_at']}"
+    if usage:
+        head += f" · {usage.get('total_tokens', 0):,} tokens · {usd(usage.get('cost_usd'))}"
+    lines = [head, f"Request: {d['request']}"]
+    if d["parent_run_id"]:
+        lines.append(f"Conversation {d['conversation_id']}, following run {d['parent_run_id']}")
+    if d["error"]:
+        lines.append(f"Error: {d['error']}")
+    plan = d["plan"] or {}
+    lines += ["", f"Goal: {plan.get('goal', '(not planned yet)')}"]
+    steps = {s["id"]: s for s in plan.get("subtasks", [])}
+    for s in d["subtasks"]:
+        step = steps.get(s["id"], {})
+        after = f" after {', '.join(step['depends_on'])}" if step.get("depends_on") else ""
+        secs = f"{s['seconds']:.1f} s" if s["seconds"] is not None else ""
+        tokens = f"{(s['usage'] or {}).get('total_tokens', 0):,} tokens" if s["usage"] else ""
+        icon = _ICONS.get(s["status"], "?")
+        lines.append(f"  {icon} {s['id']:<4} {s['agent']:<9} {s['status']:<10} {secs:>8} {tokens:>14}{after}")
+        summary = s["result"] if s["status"] == "succeeded" else (s["error"] or s["result"])
+        if summary:
+            lines.append(f"         {_clip(summary, 100)}")
+    if d["files"]:
+        lines += ["", "Files changed:"] + [
+            f"  {f['action']:<8} {f['path']} ({f['subtask_id']})" for f in d["files"]
+        ]
+    if d["undone_at"]:
+        lines.append(f"(undone at {d['undone_at']})")
+    if d["answer"]:
+        lines += ["", "Answer:", d["answer"]]
+    return "\n".join(lines)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def resume_command(
+    ref: str,
+    workspace: Path,
+    *,
+    yes: bool,
+    force: bool,
+    as_json: bool,
+    model: str | None = None,
+    max_parallel: int | None = None,
+) -> int:
+    import asyncio
+
+    from router.persist import resumable_run
+    from shunter.api import prepare
+    from shunter.approve import choose_approver
+    from shunter.commands import _overrides, _planning_errors, _print_result
+
+    ws, store = _store(workspace)
+    with store:
+        row = resumable_run(store, ref)
+        ctx = prepare(
+            ws, overrides=_overrides(model, max_parallel), approve=choose_approver(yes), run_id=row["id"]
+        )
+        ctx.store = store
+        if not as_json:
+            done = sum(1 for s in store.subtasks(row["id"]) if s["status"] == "succeeded")
+            _err(
+                f"Resuming run {row['id']}: {done} of {len((row['plan'] or {}).get('subtasks', []))} subtasks "
+                "already succeeded and are kept; the rest run from their start."
+            )
+        result = _planning_errors(lambda: asyncio.run(_resume_async(row, ctx, store, force, as_json)))
+    return _print_result(result, as_json)
+
+
+async def _resume_async(row: dict[str, Any], ctx, store, force: bool, as_json: bool):
+    from shunter.api import resume
+    from shunter.commands import _install_sigint
+    from shunter.progress import Progress
+    from shunter.wiring import OpenAIProvider
+
+    _install_sigint(ctx)
+    steps = [(s["id"], s["agent"]) for s in (row["plan"] or {}).get("subtasks", [])]
+    provider = OpenAIProvider(ctx.settings)
+    with Progress(ctx.usage, steps, live=None if not as_json else False) as progress:
+        for s in store.subtasks(row["id"]):
+            if s["status"] == "succeeded" and s["id"] in progress.rows:
+                progress.rows[s["id"]].status = "succeeded"
+        try:
+            return await resume(
+                row["id"], ctx=ctx, store=store, model=provider, force=force, listeners=[progress]
+            )
+        finally:
+            await provider.aclose()
+
+
+def undo_command(ref: str, workspace: Path, *, force: bool, dry_run: bool, as_json: bool) -> None:
+    from router.persist import undo
+    from shunter.wiring import settings_for
+
+    ws, store = _store(workspace)
+    settings = settings_for(ws)
+    with store:
+        report = undo(store, ref, ws, protected=settings.tools.protected_paths, force=force, dry_run=dry_run)
+    if as_json:
+        print(json.dumps(report))
+        return
+    actions = report["actions"]
+    if not actions:
+        print(f"Run {report['run_id']} changed no files; there is nothing to undo.")
+        return
+    verbs = {
+        "restore": ("Would restore", "Restored"),
+        "delete": ("Would delete", "Deleted"),
+        "none": ("Already as before:", "Already as before:"),
+    }
+    for a in actions:
+        print(f"{verbs[a['action']][0 if dry_run else 1]} {a['path']}")
+    if dry_run and report["conflicts"]:
+        print(f"Changed after the run, so undo will refuse without --force: {', '.join(report['conflicts'])}")
+    if not dry_run:
+        print(f"Run {report['run_id']} undone.")
