@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
@@ -95,3 +96,12 @@ def agent_model(agent: Agent, settings: Settings) -> str:
 
 def may_write(agent: Agent, settings: Settings, tools: ToolRegistry | None = None) -> bool:
     return any(not t.read_only for t in resolve_tools(agent, settings, tools))
+
+
+def least_privilege(agent: Agent, read_only: bool, settings: Settings, tools: ToolRegistry | None = None) -> Agent:
+    """A read-only subtask gets only its agent's read-only tools (and tools with a read-only
+    mode, such as run_command limited to commands the policy proves read-only)."""
+    if not read_only:
+        return agent
+    kept = tuple(t for t in resolve_tools(agent, settings, tools) if t.read_only or t.read_only_mode)
+    return dataclasses.replace(agent, tools=kept)

@@ -8,7 +8,7 @@ from typing import Any
 
 from agents.loop import first_messages
 from agents.quoting import Upstream
-from agents.registry import AgentRegistry, agent_model, resolve_tools
+from agents.registry import AgentRegistry, agent_model, least_privilege, resolve_tools
 from planner.models import Plan
 from prompts import render
 from runtime.context import RunContext
@@ -79,6 +79,15 @@ def _band(prices: PriceTable, model: str, base: int, stats: AgentStats, max_iter
     }
 
 
+def _learned(history: dict[str, AgentStats], agent: str, model: str, read_only: bool) -> AgentStats | None:
+    """The most specific history there is: agent and model and mode, down to the agent alone."""
+    mode = "ro" if read_only else "rw"
+    for key in (f"{agent}:{model}|{mode}", f"{agent}|{mode}", f"{agent}:{model}", agent):
+        if key in history:
+            return history[key]
+    return None
+
+
 def estimate_plan(
     plan: Plan,
     ctx: RunContext,
@@ -93,6 +102,7 @@ def estimate_plan(
         if agent is None:
             continue
         model = agent_model(agent, ctx.settings)
+        agent = least_privilege(agent, s.read_only, ctx.settings, ctx.tools)  # what it will really be offered
         tools = resolve_tools(agent, ctx.settings, ctx.tools)
         stats = (
             (history or {}).get(f"{s.agent}:{model}")

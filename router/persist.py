@@ -260,9 +260,15 @@ def history_stats(store: Store, min_observations: int = MIN_OBSERVATIONS) -> dic
         observed[key].inputs.append(row["input_tokens"] or 0)
         observed[key].outputs.append(row["output_tokens"] or 0)
     buckets: dict[str, list[_Observation]] = {}
+    plans: dict[str, dict[str, bool]] = {}
     for run_id, sid, agent in order:
         obs = observed[(run_id, sid)]
-        for k in (agent, f"{agent}:{obs.model}"):
+        if run_id not in plans:
+            plan = (store.get_run(run_id) or {}).get("plan") or {}
+            plans[run_id] = {t["id"]: bool(t.get("read_only")) for t in plan.get("subtasks", [])}
+        # Read-only and writing subtasks of one agent behave differently: learn them apart too.
+        mode = "ro" if plans[run_id].get(sid) else "rw"
+        for k in (agent, f"{agent}:{obs.model}", f"{agent}|{mode}", f"{agent}:{obs.model}|{mode}"):
             bucket = buckets.setdefault(k, [])
             if len(bucket) < RECENT_OBSERVATIONS:
                 bucket.append(obs)

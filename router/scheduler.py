@@ -8,14 +8,12 @@ everything); cancellation stops what runs and keeps what finished.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable
 
-from agents.base import Agent
 from agents.loop import AgentResult, run_agent
 from agents.quoting import Upstream
-from agents.registry import AgentRegistry, agent_model, resolve_tools
+from agents.registry import AgentRegistry, agent_model, least_privilege
 from planner.models import Plan, Subtask
 from planner.validate import graph
 from router.records import SubtaskRecord
@@ -28,15 +26,6 @@ Listener = Callable[[SubtaskRecord], None]
 
 UPSTREAM_LIMIT = 12_000
 """Characters of one upstream result handed to a dependant (head and tail kept beyond it)."""
-
-
-def least_privilege(agent: Agent, subtask: Subtask, ctx: RunContext) -> Agent:
-    """A read-only subtask gets only its agent's read-only tools (and tools with a read-only
-    mode, such as run_command limited to commands the policy proves read-only)."""
-    if not subtask.read_only:
-        return agent
-    tools = tuple(t for t in resolve_tools(agent, ctx.settings, ctx.tools) if t.read_only or t.read_only_mode)
-    return dataclasses.replace(agent, tools=tools)
 
 
 class Scheduler:
@@ -165,7 +154,7 @@ class Scheduler:
         if agent is None:
             result = AgentResult(status="failed", text="", error=f"Agent {s.agent!r} is not registered.")
         else:
-            agent = least_privilege(agent, s, sctx)
+            agent = least_privilege(agent, s.read_only, sctx.settings, sctx.tools)
             model = self.models(agent_model(agent, sctx.settings))
             sctx.emit("subtask.started", read_only=s.read_only, model=model.name)
             coro = run_agent(agent, s.instruction, sctx, model, self._upstream(s))
