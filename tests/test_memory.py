@@ -139,7 +139,7 @@ async def test_history_replaces_the_defaults_after_three_runs_and_moves_the_esti
         stats = history_stats(store)
         after = await _estimate(ws, test_server, store)
 
-    assert set(stats) == {"file", "file:scripted"}
+    assert set(stats) == {"file", "file:scripted", "file|ro", "file:scripted|ro"}
     learned = stats["file:scripted"]
     assert isinstance(learned, AgentStats) and learned.runs == 3 and learned.iterations == 5.0
     actual = results[-1].subtasks[0].usage
