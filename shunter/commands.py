@@ -24,6 +24,7 @@ from shunter.api import plan as api_plan
 from shunter.api import run as api_run
 from shunter.approve import choose_approver
 from shunter.progress import Progress
+from shunter.wiring import OpenAIProvider, check_workspace, settings_for
 
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 130}
 
@@ -215,9 +216,8 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
     finally:
         if progress_holder:
             progress_holder[0].__exit__(None, None, None)
-        provider = _provider(model, ctx.settings)
-        if hasattr(provider, "aclose"):
-            await provider.aclose()
+        if hasattr(model, "aclose"):
+            await model.aclose()
 
 
 def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx=None) -> int:
@@ -226,13 +226,19 @@ def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx
             'No request given; say what you want done, e.g. shunter run "list the TODOs in src/".'
         )
     overrides = _overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast)
-    ctx = ctx or prepare(workspace, overrides=overrides, approve=choose_approver(opts.yes))
+    if ctx is None:
+        ws = check_workspace(workspace)
+        settings = settings_for(ws, overrides)
+        if model is None:  # a missing key fails here, before anything is written to the workspace
+            OpenAIProvider(settings)(settings.planner.model or settings.model.name)
+        ctx = prepare(ws, settings=settings, approve=choose_approver(opts.yes))
     if ctx.sandbox is not None and not opts.as_json:
         _err(f"Sandbox for commands: {ctx.sandbox.kind} ({ctx.sandbox.detail})")
+    models = _provider(model, ctx.settings)
     # Every run is recorded as it happens, so it can be resumed, undone and followed up on.
     ctx.store = ctx.store or Store.open(ctx.workspace)
     try:
-        result = _planning_errors(lambda: asyncio.run(_run_async(request, ctx, opts, model)))
+        result = _planning_errors(lambda: asyncio.run(_run_async(request, ctx, opts, models)))
     except RunCancelled as e:
         raise ConfigError(str(e)) from None
     finally:

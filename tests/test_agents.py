@@ -262,3 +262,42 @@ async def test_one_agent_serves_many_subtasks_at_once(reg_ctx):
         *(run_agent(READER, f"task {i}", reg_ctx.for_subtask(f"s{i}", "reader"), model) for i in range(5))
     )
     assert [r.text for r in results] == [f"task {i}" for i in range(5)]
+
+
+async def test_a_read_only_shell_subtask_runs_only_provably_read_only_commands(ctx, workspace):
+    from agents.builtin import SHELL
+    from agents.registry import least_privilege
+
+    agent = least_privilege(SHELL, True, ctx.settings)
+    sub = ctx.for_subtask("t1", "shell", read_only=True)  # approvals are granted: the guard still holds
+    model = ScriptedModel(
+        [
+            tool_call("run_command", command="touch made.txt"),
+            tool_call("run_command", command="ls"),
+            text("ok"),
+        ]
+    )
+    await run_agent(agent, "look around", sub, model)
+    assert {t["function"]["name"] for t in model.requests[0].tools} == {
+        "run_command",
+        "read_file",
+        "list_files",
+        "search_files",
+    }
+    assert not (workspace / "made.txt").exists()
+    assert "planned read-only" in model.requests[1].messages[-1]["content"]
+    assert "exit code: 0" in model.requests[2].messages[-1]["content"]
+
+
+async def test_a_read_only_file_subtask_is_not_offered_write_tools(ctx):
+    from agents.builtin import FILE
+    from agents.registry import least_privilege
+
+    agent = least_privilege(FILE, True, ctx.settings)
+    model = ScriptedModel([text("ok")])
+    await run_agent(agent, "read", ctx.for_subtask("t1", "file", read_only=True), model)
+    assert {t["function"]["name"] for t in model.requests[0].tools} == {
+        "read_file",
+        "list_files",
+        "search_files",
+    }
