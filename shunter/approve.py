@@ -45,6 +45,21 @@ def refusing_approver() -> Approver:
     return refuse
 
 
+def announcing_approver() -> Approver:
+    """Approves everything and shows what it approved (the demo, so a new user sees the flow)."""
+
+    async def announce(request: ApprovalRequest) -> bool:
+        who = f"{request.subtask_id} · {request.agent}" if request.subtask_id else "tool"
+        sys.stderr.write(
+            f"── approval auto-granted for the demo ({who}) ── {request.tool}: {request.summary}\n"
+        )
+        if request.detail:
+            sys.stderr.write(request.detail.rstrip() + "\n")
+        return True
+
+    return announce
+
+
 def choose_approver(yes: bool) -> Approver:
     if yes:
         return approve_all

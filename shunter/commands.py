@@ -16,13 +16,14 @@ from agents.registry import default_agents, may_write, resolve_tools
 from router.persist import FollowUp
 from router.records import RunResult
 from router.run import Planned
+from runtime.context import approve_all
 from runtime.errors import ConfigError, ModelError, RunCancelled
 from runtime.store import STATE_FILE, Store
 from shunter import render
 from shunter.api import _provider, prepare
 from shunter.api import plan as api_plan
 from shunter.api import run as api_run
-from shunter.approve import choose_approver
+from shunter.approve import announcing_approver, choose_approver
 from shunter.progress import Progress
 from shunter.wiring import OpenAIProvider, check_workspace, settings_for
 
@@ -200,6 +201,7 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
                 live=None if not opts.as_json else False,
             )
             progress_holder.append(p.__enter__())
+            ctx.on_text = p.on_text
         return ok
 
     follow = FollowUp(continue_=opts.continue_, conversation=opts.conversation, from_run=opts.from_run)
@@ -284,7 +286,7 @@ def demo_command(as_json: bool, keep: bool, latency: float) -> int:
     overrides = {"model": {"name": "scripted", "api_key": "unused-scripted"}}
     from shunter.api import prepare as prep
 
-    ctx = prep(tmp, overrides=overrides, approve=choose_approver(True))
+    ctx = prep(tmp, overrides=overrides, approve=approve_all if as_json else announcing_approver())
     opts = RunOptions(yes=True, as_json=as_json)
     code = run_command(DEMO_REQUEST, tmp, opts, model=demo_model(latency), ctx=ctx)
     if not as_json:

@@ -25,6 +25,15 @@ class Progress:
         self.rows = {sid: SubtaskRecord(sid, agent) for sid, agent in subtasks}
         self.live_enabled = sys.stderr.isatty() if live is None else live
         self._live = None
+        self.latest: dict[str, str] = {}
+
+    def on_text(self, delta: str, subtask_id: str | None) -> None:
+        """Streamed model text: the table shows the tail of each subtask's latest output."""
+        if self._live is None or not subtask_id:
+            return
+        text = (self.latest.get(subtask_id, "") + delta).replace("\n", " ")
+        self.latest[subtask_id] = text[-48:]
+        self._live.update(self._table())
 
     def __enter__(self) -> Progress:
         if self.live_enabled:
@@ -59,7 +68,7 @@ class Progress:
         table = Table(
             title=f"{total.total_tokens:,} tokens · {total.requests} requests · {cost}", title_justify="left"
         )
-        for col in ("", "subtask", "agent", "status", "time", "tokens"):
+        for col in ("", "subtask", "agent", "status", "time", "tokens", "latest output"):
             table.add_column(col)
         now = time.time()
         for rec in self.rows.values():
