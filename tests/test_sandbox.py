@@ -1,0 +1,184 @@
+"""The bubblewrap sandbox: only the workspace is writable, protected paths stay read-only,
+root cannot remount, and there is no network unless it is allowed."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.config import Settings, ToolSettings
+from runtime.context import RunContext, approve_all
+from tools import sandbox as sandbox_module
+from tools.proc import run_process, scrubbed_env
+from tools.registry import execute_tool
+from tools.sandbox import SandboxInfo, probe_sandbox, sandbox_argv
+
+HAVE_BWRAP = probe_sandbox().kind == "bwrap"
+needs_bwrap = pytest.mark.skipif(
+    not HAVE_BWRAP, reason=f"no working bubblewrap here: {probe_sandbox().detail}"
+)
+
+
+async def _run_sandboxed(workspace: Path, script: str, *, network: bool = False):
+    argv = sandbox_argv(["bash", "-c", script], workspace=workspace, network=network)
+    return await run_process(argv, cwd=workspace, env=scrubbed_env(), timeout_s=30, max_output_bytes=100_000)
+
+
+# ---- the command line (no bwrap needed)
+
+
+def test_sandbox_argv_isolates_everything_but_the_workspace(tmp_path):
+    argv = sandbox_argv(["bash", "-c", "ls"], workspace=tmp_path, network=False, bwrap="/usr/bin/bwrap")
+    ws = str(tmp_path.resolve())
+    assert argv[0] == "/usr/bin/bwrap"
+    joined = " ".join(argv)
+    for part in ("--ro-bind / /", "--dev /dev", "--proc /proc", "--tmpfs /tmp", "--unshare-all", "--cap-drop ALL",
+                 "--new-session", "--die-with-parent", f"--bind {ws} {ws}", f"--chdir {ws}"):  # fmt: skip
+        assert part in joined
+    assert "--share-net" not in argv
+    # /tmp is replaced before the workspace is bound, so a workspace under /tmp stays visible.
+    assert argv.index("--tmpfs") < argv.index("--bind")
+    assert argv[-4:] == ["--", "bash", "-c", "ls"]
+
+
+def test_sandbox_argv_shares_the_network_only_when_allowed(tmp_path):
+    assert "--share-net" in sandbox_argv(["true"], workspace=tmp_path, network=True)
+    assert "--share-net" not in sandbox_argv(["true"], workspace=tmp_path, network=False)
+
+
+def test_protected_paths_that_exist_inside_the_workspace_are_bound_read_only(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".git" / "config").write_text("[core]\n")
+    (tmp_path / "elsewhere").mkdir()
+    (ws / ".shunter").symlink_to(tmp_path / "elsewhere")  # points out of the workspace
+    argv = sandbox_argv(
+        ["true"], workspace=ws, network=False, protected=[".git/hooks", ".git/config", ".shunter", ".env"]
+    )
+    ro = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"]
+    assert ro == ["/", str(ws / ".git" / "hooks"), str(ws / ".git" / "config")]
+
+
+def test_sandbox_info_is_a_frozen_dataclass_with_a_dict_form():
+    info = SandboxInfo("none", "why")
+    assert info.to_dict() == {"kind": "none", "detail": "why"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.kind = "bwrap"  # type: ignore[misc]
+
+
+def test_probe_is_cached_and_reports_a_missing_bwrap_clearly(monkeypatch):
+    assert probe_sandbox() is probe_sandbox()
+    probe_sandbox.cache_clear()
+    monkeypatch.setattr(sandbox_module.shutil, "which", lambda name: None)
+    try:
+        info = probe_sandbox()
+        assert info.kind == "none"
+        assert "not installed" in info.detail and "without an OS sandbox" in info.detail
+    finally:
+        monkeypatch.undo()
+        probe_sandbox.cache_clear()
+    assert probe_sandbox().kind == ("bwrap" if HAVE_BWRAP else "none")
+
+
+def test_probe_reports_a_bwrap_that_fails(monkeypatch, tmp_path):
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    probe_sandbox.cache_clear()
+    monkeypatch.setattr(sandbox_module.shutil, "which", lambda name: str(fake))
+    try:
+        info = probe_sandbox()
+        assert info.kind == "none"
+        assert "No permissions to create new namespace" in info.detail
+    finally:
+        monkeypatch.undo()
+        probe_sandbox.cache_clear()
+
+
+# ---- the sandbox itself
+
+
+@needs_bwrap
+async def test_writes_inside_the_workspace_succeed(workspace):
+    result = await _run_sandboxed(workspace, "echo hi > inside.txt && cat inside.txt")
+    assert result.exit_code == 0, result.stderr
+    assert (workspace / "inside.txt").read_text() == "hi\n"
+
+
+@needs_bwrap
+async def test_writes_outside_the_workspace_fail(workspace, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    result = await _run_sandboxed(workspace, f"touch /usr/shunter-test; echo $?; touch {outside}/x; echo $?")
+    first, _second = result.stdout.split()
+    assert first != "0" and "Read-only file system" in result.stderr
+    # The host's /tmp is replaced by a private one, so even a write that "works" there is lost.
+    assert not (outside / "x").exists()
+    assert not Path("/usr/shunter-test").exists()
+
+
+@needs_bwrap
+async def test_root_cannot_remount_the_filesystem_writable(workspace):
+    result = await _run_sandboxed(
+        workspace, "mount -o remount,rw /; echo $?; touch /etc/shunter-test; echo $?"
+    )
+    mount_rc, touch_rc = result.stdout.split()
+    assert mount_rc != "0" and touch_rc != "0"
+    assert not Path("/etc/shunter-test").exists()
+
+
+@needs_bwrap
+async def test_protected_paths_stay_read_only(workspace):
+    (workspace / ".git" / "hooks").mkdir(parents=True)
+    result = await _run_sandboxed(
+        workspace, "echo evil > .git/hooks/pre-commit; echo $?; echo ok > src.txt; echo $?"
+    )
+    hook_rc, src_rc = result.stdout.split()
+    assert hook_rc != "0" and src_rc == "0"
+    assert not (workspace / ".git" / "hooks" / "pre-commit").exists()
+
+
+@needs_bwrap
+async def test_no_network_unless_allowed():
+    connected = asyncio.Event()
+
+    async def on_connect(reader, writer):
+        connected.set()
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = (
+        f"{sys.executable} -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)\""
+    )
+    ws = Path.cwd()
+    try:
+        blocked = await _run_sandboxed(ws, client, network=False)
+        assert blocked.exit_code != 0 and "Connection refused" in blocked.stderr
+        assert not connected.is_set()
+        allowed = await _run_sandboxed(ws, client, network=True)
+        assert allowed.exit_code == 0, allowed.stderr
+        await asyncio.wait_for(connected.wait(), 5)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@needs_bwrap
+def test_the_tool_runs_commands_in_the_sandbox_and_says_so(workspace):
+    ctx = RunContext.create(workspace, Settings(tools=ToolSettings(sandbox="require")), approve=approve_all)
+    out = execute_tool(
+        "run_command", {"command": "touch made.txt ../lost.txt; touch /opt/nope; echo done"}, ctx
+    )
+    assert out.startswith("exit code: 0 (sandbox: bwrap, network off")
+    assert "Read-only file system" in out
+    assert (workspace / "made.txt").exists()
+    assert not (workspace.parent / "lost.txt").exists()
+    events = [json.loads(line) for line in (ctx.state_dir / "logs" / "events.jsonl").read_text().splitlines()]
+    [run] = [e for e in events if e["event"] == "shell.run"]
+    assert run["data"]["sandbox"] == "bwrap"

@@ -1,0 +1,305 @@
+"""The shell tool and its process runner: policy before running, process-group kills on
+timeout and cancellation, scrubbed environment, capped output, closed stdin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime.cancel import CancellationToken
+from runtime.config import Settings, ToolSettings
+from runtime.context import RunContext, approve_all, deny_all
+from runtime.errors import RunCancelled
+from tools.proc import run_process, scrubbed_env
+from tools.registry import aexecute_tool, execute_tool
+from tools.sandbox import SandboxInfo
+from tools.shell import TOOLS, run_command
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:3]
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+
+
+def _alive(pid: int) -> bool:
+    """A pid that still runs; a zombie (killed, not yet reaped by its new parent) counts as dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _context(workspace: Path, approve=approve_all, **tools) -> RunContext:
+    settings = Settings(tools=ToolSettings(**{"sandbox": "none", **tools}))
+    return RunContext.create(workspace, settings, approve=approve)
+
+
+def _events(ctx: RunContext, name: str) -> list[dict]:
+    path = ctx.state_dir / "logs" / "events.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["event"] == name]
+
+
+async def _assert_dead(pids: list[int]) -> None:
+    """SIGKILL is sent at once, but a busy machine may take a moment to finish the processes;
+    there is no event for a non-child's death to await, so look for up to two seconds."""
+    deadline = time.monotonic() + 2
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert not any(_alive(p) for p in pids), [(p, _state(p)) for p in pids]
+
+
+async def _read_fifo(path: Path) -> str:
+    # Opening a FIFO blocks until the writer opens it: do that in a thread and await it.
+    return await asyncio.to_thread(path.read_text)
+
+
+# ---- the process runner
+
+
+async def test_timeout_kills_the_whole_process_group(tmp_path):
+    started = time.monotonic()
+    result = await run_process(
+        ["bash", "-c", "sleep 30 & echo $!; sleep 30 & echo $!; echo $$; wait"],
+        cwd=tmp_path,
+        env=scrubbed_env(),
+        timeout_s=0.5,
+        max_output_bytes=10_000,
+    )
+    pids = [int(p) for p in result.stdout.split()]
+    assert result.timed_out and not result.cancelled
+    assert len(pids) == 3
+    assert time.monotonic() - started < 5
+    await _assert_dead(pids)
+
+
+async def test_background_children_do_not_outlive_a_finished_command(tmp_path):
+    result = await run_process(
+        ["bash", "-c", "sleep 30 & echo $!"],
+        cwd=tmp_path,
+        env=scrubbed_env(),
+        timeout_s=10,
+        max_output_bytes=1000,
+    )
+    assert result.exit_code == 0 and not result.timed_out
+    await _assert_dead([int(result.stdout)])
+
+
+async def test_cancellation_through_the_token_kills_the_tree_quickly(tmp_path):
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    token = CancellationToken()
+    task = asyncio.ensure_future(
+        run_process(
+            ["bash", "-c", f"sleep 30 & echo $! $$ > {fifo}; wait"],
+            cwd=tmp_path,
+            env=scrubbed_env(),
+            timeout_s=60,
+            max_output_bytes=1000,
+            cancel=token,
+        )
+    )
+    pids = [int(p) for p in (await _read_fifo(fifo)).split()]
+    started = time.monotonic()
+    token.cancel("test")
+    result = await task
+    assert result.cancelled and not result.timed_out
+    assert time.monotonic() - started < 2
+    await _assert_dead(pids)
+
+
+async def test_cancelling_the_awaiting_task_kills_the_tree(tmp_path):
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    token = CancellationToken()
+    guarded = asyncio.ensure_future(
+        token.guard(
+            run_process(
+                ["bash", "-c", f"sleep 30 & echo $! $$ > {fifo}; wait"],
+                cwd=tmp_path,
+                env=scrubbed_env(),
+                timeout_s=60,
+                max_output_bytes=1000,
+            )
+        )
+    )
+    pids = [int(p) for p in (await _read_fifo(fifo)).split()]
+    token.cancel("user pressed ctrl-c")  # guard() cancels the inner task, as the registry does
+    with pytest.raises(RunCancelled):
+        await guarded
+    await _assert_dead(pids)
+
+
+async def test_output_is_capped_and_marked(tmp_path):
+    result = await run_process(
+        ["bash", "-c", "head -c 50000 /dev/zero | tr '\\0' x; echo done >&2"],
+        cwd=tmp_path,
+        env=scrubbed_env(),
+        timeout_s=10,
+        max_output_bytes=1000,
+    )
+    assert result.truncated
+    assert len(result.stdout) + len(result.stderr) == 1000
+    assert result.exit_code == 0  # the child was drained, never blocked on a full pipe
+
+
+async def test_stdin_is_closed(tmp_path):
+    result = await run_process(["cat"], cwd=tmp_path, env=scrubbed_env(), timeout_s=10, max_output_bytes=100)
+    assert result.exit_code == 0 and result.stdout == "" and not result.timed_out
+    assert result.duration_s < 5
+
+
+def test_scrubbed_env_removes_secrets_and_shell_hooks():
+    env = scrubbed_env(
+        {
+            "PATH": "/usr/bin",
+            "HOME": "/home/u",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C",
+            "TERM": "xterm",
+            "OPENAI_API_KEY": "sk-test",
+            "STRIPE_API_KEY": "x",
+            "GITHUB_TOKEN": "x",
+            "MY_SECRET": "x",
+            "DB_PASSWORD": "x",
+            "AWS_ACCESS_KEY_ID": "x",
+            "DATABASE_URL": "postgres://u:p@h/db",
+            "SOME_URL": "https://user:pw@example.com/",
+            "BASH_ENV": "/tmp/evil",
+            "BASH_FUNC_ls%%": "() { rm -rf /; }",
+            "LD_PRELOAD": "/tmp/x.so",
+            "SSH_AUTH_SOCK": "/tmp/agent",
+            "EDITOR": "vim",
+            "LEAKY": "contains the-run-secret-value inside",
+        },
+        secrets=["the-run-secret-value"],
+    )
+    assert env == {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "LC_ALL": "C", "TERM": "xterm",
+                   "EDITOR": "vim"}  # fmt: skip
+
+
+# ---- the tool through the registry
+
+
+def test_run_command_is_declared_as_an_execute_tool():
+    assert TOOLS == [run_command]
+    assert run_command.name == "run_command" and run_command.effect == "execute" and not run_command.read_only
+    assert list(run_command.schema()["function"]["parameters"]["properties"]) == ["command"]
+
+
+def test_a_read_only_command_runs_without_asking(workspace):
+    (workspace / "hello.txt").write_text("hi there\n")
+    ctx = _context(workspace, approve=deny_all)  # nobody would approve anything
+    out = execute_tool("run_command", {"command": "cat hello.txt"}, ctx)
+    assert out.startswith("exit code: 0")
+    assert "hi there" in out
+    [event] = _events(ctx, "shell.run")
+    assert event["data"]["sandbox"] == "none" and event["data"]["exit_code"] == 0
+
+
+def test_a_denied_command_never_runs(workspace):
+    ctx = _context(workspace)  # even with everything approved
+    out = execute_tool("run_command", {"command": "touch marker && rm -rf /"}, ctx)
+    assert "refused" in out and "It was not run." in out and "rm -rf /" in out
+    assert not (workspace / "marker").exists()
+    assert not _events(ctx, "shell.run")
+
+
+def test_an_unapproved_command_never_runs(workspace):
+    ctx = _context(workspace, approve=deny_all)
+    out = execute_tool("run_command", {"command": "touch marker"}, ctx)
+    assert "not approved" in out
+    assert not (workspace / "marker").exists()
+
+
+def test_the_approval_request_carries_the_command_and_the_reason(workspace):
+    seen = []
+
+    async def approve(request):
+        seen.append(request)
+        return True
+
+    ctx = _context(workspace, approve=approve).for_subtask("t1", "shell")
+    out = execute_tool("run_command", {"command": "touch marker"}, ctx)
+    assert out.startswith("exit code: 0")
+    assert (workspace / "marker").exists()
+    [request] = seen
+    assert (request.kind, request.tool, request.summary) == ("command", "run_command", "touch marker")
+    assert "touch" in request.detail
+    assert (request.subtask_id, request.agent) == ("t1", "shell")
+
+
+def test_the_tool_output_shows_exit_code_stdout_and_stderr(workspace):
+    ctx = _context(workspace)
+    out = execute_tool("run_command", {"command": "echo out; echo err >&2; exit 3"}, ctx)
+    lines = out.splitlines()
+    assert lines[0].startswith("exit code: 3 (no sandbox")
+    assert lines[1:] == ["stdout:", "out", "stderr:", "err"]
+
+
+def test_the_tool_scrubs_secrets_from_the_environment(workspace, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
+    monkeypatch.setenv("SHUNTER_TEST_VISIBLE", "yes")
+    ctx = _context(workspace)
+    out = execute_tool("run_command", {"command": "env"}, ctx)
+    assert "SHUNTER_TEST_VISIBLE=yes" in out
+    assert "OPENAI_API_KEY" not in out and "sk-should-not-leak" not in out
+
+
+def test_the_tool_reports_a_timeout(workspace):
+    ctx = _context(workspace, shell_timeout_s=0.3)
+    out = execute_tool("run_command", {"command": "sleep 30"}, ctx)
+    assert "timed out after 0.3 s" in out
+
+
+def test_the_tool_marks_cut_output(workspace):
+    ctx = _context(workspace, shell_max_output_bytes=100)
+    out = execute_tool("run_command", {"command": "seq 1 10000"}, ctx)
+    assert "longer than 100 bytes" in out
+
+
+def test_the_tool_returns_at_once_when_the_command_reads_stdin(workspace):
+    ctx = _context(workspace, shell_timeout_s=20)
+    started = time.monotonic()
+    out = execute_tool("run_command", {"command": "cat"}, ctx)
+    assert out.startswith("exit code: 0")
+    assert time.monotonic() - started < 5
+
+
+async def test_cancelling_the_run_stops_a_running_command(workspace):
+    ctx = _context(workspace)
+    fifo = workspace / "started"
+    os.mkfifo(fifo)
+    call = asyncio.ensure_future(
+        aexecute_tool("run_command", {"command": f"sleep 30 & echo $! $$ > {fifo}; wait"}, ctx)
+    )
+    pids = [int(p) for p in (await _read_fifo(fifo)).split()]
+    started = time.monotonic()
+    ctx.cancel.cancel("test")
+    with pytest.raises(RunCancelled):
+        await call
+    assert time.monotonic() - started < 2
+    assert len(pids) == 2
+    await _assert_dead(pids)
+
+
+def test_a_required_sandbox_that_is_missing_refuses_with_a_clear_sentence(workspace):
+    ctx = _context(workspace, sandbox="require")
+    ctx.sandbox = SandboxInfo("none", "bubblewrap (bwrap) is not installed.")
+    out = execute_tool("run_command", {"command": "ls"}, ctx)
+    assert "refused" in out and "tools.sandbox = 'require'" in out and "not installed" in out
+
+
+def test_a_missing_workspace_is_reported_as_text(tmp_path):
+    ctx = _context(tmp_path / "ws")
+    ctx.workspace = tmp_path / "gone"
+    out = execute_tool("run_command", {"command": "ls"}, ctx)
+    assert out.startswith("The command could not be started")
