@@ -98,7 +98,9 @@ def may_write(agent: Agent, settings: Settings, tools: ToolRegistry | None = Non
     return any(not t.read_only for t in resolve_tools(agent, settings, tools))
 
 
-def least_privilege(agent: Agent, read_only: bool, settings: Settings, tools: ToolRegistry | None = None) -> Agent:
+def least_privilege(
+    agent: Agent, read_only: bool, settings: Settings, tools: ToolRegistry | None = None
+) -> Agent:
     """A read-only subtask gets only its agent's read-only tools (and tools with a read-only
     mode, such as run_command limited to commands the policy proves read-only)."""
     if not read_only:
