@@ -406,7 +406,13 @@ _SECRET_GLOBS = (
     "*.pfx",
     "*.kdbx",
 )
-_SECRET_SUBPATHS = (".config/gh/", ".config/gcloud/", ".config/hub", ".local/share/keyrings", ".docker/config.json")
+_SECRET_SUBPATHS = (
+    ".config/gh/",
+    ".config/gcloud/",
+    ".config/hub",
+    ".local/share/keyrings",
+    ".docker/config.json",
+)
 _SECRET_TEMPLATE_RE = re.compile(
     r"\.env\.(?:example|sample|template|dist|defaults)\b"
 )  # checked-in templates
@@ -699,7 +705,11 @@ class _Analyzer:
 
     def v_sequence(self, node: Any, fed: Any) -> None:
         for child in node.children:
-            if child.is_named:
+            if child.is_named and child.type in _WORD_TYPES:
+                # A bare word where a command should be: the parser recovered from something.
+                self.ask(f"{_snip(_text(child))} is not a command the policy understands.")
+                self.nested(child)
+            elif child.is_named:
                 self.visit(child, fed)
             elif child.type == "&":
                 self.ask(
@@ -758,7 +768,12 @@ class _Analyzer:
         name = _text(name_node) if name_node is not None else ""
         self.ask(f"{_snip(_text(node))} defines a shell function.")
         # A function that starts copies of itself in a pipe or the background multiplies.
-        if body is not None and name and _calls_itself(body, name) and (b"|" in body.text or b"&" in body.text):
+        if (
+            body is not None
+            and name
+            and _calls_itself(body, name)
+            and (b"|" in body.text or b"&" in body.text)
+        ):
             self.deny(
                 f"{_snip(_text(node))} is a fork bomb: the function `{name}` starts copies of itself until the system stalls."
             )
@@ -1037,9 +1052,6 @@ class _Cmd:
     def texts(self) -> list[str]:
         return [w.text if w.text is not None else w.approx for w in self.args]
 
-    def inner(self, index: int) -> list[Word]:
-        return self.args[index:]
-
 
 def _unknown_reason(prog: str, base: str, src: str) -> str:
     if "/" in prog and not prog.startswith("/"):
@@ -1230,8 +1242,6 @@ def _r_privilege(a: _Analyzer, c: _Cmd) -> None:
         if t.startswith("--"):
             i += 2 if ("=" not in t and t in _SUDO_LONG) else 1
             continue
-        if any(ch in "sie" for ch in t[1:]) and c.base == "sudo" and i == len(texts) - 1:
-            break
         for j in range(1, len(t)):
             if t[j] in value_short:
                 if j == len(t) - 1:
@@ -1247,7 +1257,8 @@ def _r_su(a: _Analyzer, c: _Cmd) -> None:
     args = c.args
     for i, w in enumerate(args):
         t = w.text or ""
-        if t in ("-c", "--command", "--session-command") and i + 1 < len(args):
+        clustered = t.startswith("-") and not t.startswith("--") and t.endswith("c")  # su -lc CODE
+        if (t in ("--command", "--session-command") or clustered) and i + 1 < len(args):
             _shell_code(a, c, args[i + 1], f"`{c.base} -c`")
         elif t.startswith(("--command=", "--session-command=")):
             code = t.split("=", 1)[1]

@@ -23,7 +23,7 @@ _KEEP = frozenset(
 # Names that carry credentials, and names that change what a shell runs before the command
 # (BASH_ENV, exported functions), which would undo the command policy.
 _SECRET_NAME = re.compile(
-    r"API_?KEY|TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|_KEY$|^KEY$|AUTH|COOKIE|SESSION|"
+    r"API_?KEY|TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|_KEY$|^KEY$|AUTH(?!OR)|COOKIE|SESSION|"
     r"^AWS_|^AZURE_|^GOOGLE_APPLICATION|^GCP_|^OPENAI_|^ANTHROPIC_|^HF_|^HUGGING|DATABASE_URL|_DSN$|"
     r"^SSH_AUTH_SOCK$|^GPG_AGENT|^KRB5|^VAULT_",
     re.IGNORECASE,
