@@ -137,9 +137,11 @@ def check_command(
     as_json: JsonFlag = False,
 ) -> None:
     """The shell policy's verdict on a command: allow, ask or deny, with the reason."""
+    from runtime.config import load_settings
     from tools.policy import check_command as verdict_of
 
-    verdict = verdict_of(command)
+    network = _guard(lambda: load_settings(workspace.resolve()).tools.shell_network, as_json)
+    verdict = verdict_of(command, allow_network=network)
     if as_json:
         print(json.dumps(verdict.to_dict()))
     else:
