@@ -8,6 +8,7 @@ cancellation token so a cancelled run aborts its in-flight request (streams incl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 from runtime.context import RunContext
@@ -20,7 +21,20 @@ from runtime.tokens import count_messages
 async def call_model(ctx: RunContext, model: Model, request: ModelRequest) -> ModelResponse:
     ctx.cancel.raise_if_cancelled()
     input_tokens = count_messages(request.messages, request.tools, model.name)
-    ctx.usage.check_before_request(input_tokens, model.name, request.max_output_tokens or 0)
+    reservation = await ctx.cancel.guard(
+        ctx.usage.reserve_when_possible(input_tokens, model.name, request.max_output_tokens)
+    )
+    try:
+        return await _call(ctx, model, request, input_tokens, reservation.output_cap)
+    finally:
+        ctx.usage.release(reservation)
+
+
+async def _call(
+    ctx: RunContext, model: Model, request: ModelRequest, input_tokens: int, output_cap: int | None
+) -> ModelResponse:
+    if output_cap is not None and output_cap != request.max_output_tokens:
+        request = dataclasses.replace(request, max_output_tokens=output_cap)
     if ctx.rate_limiter is not None:
         waited = await ctx.cancel.guard(ctx.rate_limiter.acquire(model.name, input_tokens))
         if waited:

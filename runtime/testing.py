@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.model import ModelRequest, ModelResponse, ToolCall
-from runtime.tokens import count_messages, count_text
+from runtime.tokens import count_messages, count_text, truncate_tokens
 
 _ids = itertools.count(1)
 
@@ -54,6 +54,10 @@ def _finish(reply: Reply, request: ModelRequest, name: str) -> ModelResponse:
     resp.model = resp.model or name
     if not resp.input_tokens:
         resp.input_tokens = count_messages(request.messages, request.tools, "gpt-4.1")
+    cap = request.max_output_tokens
+    if cap and resp.text and not resp.output_tokens and count_text(resp.text) > cap:
+        # Like a real server: the answer stops at max_completion_tokens.
+        resp.text, resp.finish_reason = truncate_tokens(resp.text, cap), "length"
     if not resp.output_tokens:
         resp.output_tokens = max(
             1, count_text(resp.text) + sum(count_text(c.name + c.arguments) + 3 for c in resp.tool_calls)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runtime.tokens import count_messages, count_text
+from runtime.tokens import count_messages, count_text, truncate_tokens
 
 __all__ = [
     "Drop",
@@ -151,6 +151,24 @@ class _Answer:
     calls: list[tuple[str, str, str]]  # (id, name, arguments)
     finish_reason: str
     usage: dict[str, Any] | None
+
+
+def _cap_output(reply: Text | ToolCalls, body: dict[str, Any]) -> Text | ToolCalls:
+    """Honour max_completion_tokens (or max_tokens) like a real server: cut the output, finish "length"."""
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    if not isinstance(cap, int) or reply.usage is not None:
+        return reply
+    model = str(body.get("model") or "gpt-4.1")
+    if isinstance(reply, Text):
+        cut = truncate_tokens(reply.content or "", cap, model)
+        return reply if cut == reply.content else Text(cut, finish_reason="length")
+    used, calls = 0, []
+    for name, args in reply.calls:
+        raw = args if isinstance(args, str) else json.dumps(args)
+        room = max(cap - used - count_text(name, model), 0)
+        calls.append((name, truncate_tokens(raw, room, model)))
+        used += count_text(name, model) + count_text(calls[-1][1], model)
+    return ToolCalls(calls, content=reply.content)
 
 
 def _usage_dict(
@@ -535,6 +553,7 @@ class TestServer:
     ) -> _Answer:
         if isinstance(reply, MalformedToolCall):
             reply = ToolCalls([(reply.name, reply.raw_arguments)])
+        reply = _cap_output(reply, body)
         if isinstance(reply, Text):
             calls: list[tuple[str, str, str]] = []
             finish = reply.finish_reason

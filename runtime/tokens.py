@@ -50,3 +50,10 @@ def count_messages(
     if tools:
         total += count_text(json.dumps(tools, separators=(",", ":")), model)
     return total
+
+
+def truncate_tokens(text: str, limit: int, model: str = "gpt-4.1") -> str:
+    """The first `limit` tokens of `text`."""
+    enc = _encoding(encoding_name(model))
+    tokens = enc.encode(text)
+    return text if len(tokens) <= limit else enc.decode(tokens[:limit])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -47,6 +48,23 @@ class Usage:
         return d
 
 
+PER_CALL_OUTPUT = 4096
+"""Output cap of one call while a token or cost limit is set, so parallel calls share the budget."""
+MIN_OUTPUT = 16
+"""A call that could not answer even this many tokens within the limits is not made."""
+
+
+@dataclass
+class Reservation:
+    """What one call in flight may still use, held against the limits until it returns."""
+
+    requests: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    output_cap: int | None = None
+    """max_completion_tokens to send, when a limit requires one."""
+
+
 @dataclass(frozen=True)
 class UsageLimits:
     max_tokens: int | None = None
@@ -71,6 +89,9 @@ class UsageTracker:
         self.elapsed_offset = 0.0
         """Seconds spent in earlier processes of the same run (resume)."""
         self._lock = threading.Lock()
+        self._held = Reservation()
+        """The worst cases of the calls in flight."""
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     @property
     def wall_seconds(self) -> float:
@@ -87,24 +108,90 @@ class UsageTracker:
 
     def check_before_request(self, input_tokens: int, model: str, max_output_tokens: int = 0) -> None:
         """Raise UsageLimitExceeded if the next call (with `input_tokens` counted) would break a limit."""
-        lim, tot = self.limits, self.total
-        if lim.max_requests is not None and tot.requests + 1 > lim.max_requests:
-            raise UsageLimitExceeded("max_requests", tot.requests + 1, lim.max_requests)
-        if lim.max_tokens is not None and tot.total_tokens + input_tokens > lim.max_tokens:
-            raise UsageLimitExceeded("max_tokens", tot.total_tokens + input_tokens, lim.max_tokens)
-        if lim.max_seconds is not None and self.wall_seconds > lim.max_seconds:
-            raise UsageLimitExceeded("max_seconds", round(self.wall_seconds, 1), lim.max_seconds)
-        if lim.max_cost_usd is not None:
-            next_cost = self.prices.cost(model, input_tokens, 0, max_output_tokens)
-            if tot.cost_usd is None or next_cost is None:
-                raise UsageLimitExceeded(
-                    "max_cost_usd",
-                    float("nan"),
-                    lim.max_cost_usd,
-                    when=f"(cannot be enforced: model {model!r} has no price)",
+        self.release(
+            self.reserve(input_tokens, model, max_output_tokens or None, min_output=max_output_tokens)
+        )
+
+    def reserve(
+        self, input_tokens: int, model: str, max_output_tokens: int | None = None, min_output: int = 1
+    ) -> Reservation:
+        """Check the limits for the next call and hold its worst case until `release`.
+
+        With a token or cost limit, the call's output is capped (Reservation.output_cap) so that
+        even its longest answer cannot break the limit, and calls in flight at once hold their
+        worst cases together: the limits are hard caps, not after-the-fact reports.
+        """
+        lim = self.limits
+        with self._lock:
+            tot, held = self.total, self._held
+            if lim.max_requests is not None and tot.requests + held.requests + 1 > lim.max_requests:
+                raise UsageLimitExceeded("max_requests", tot.requests + held.requests + 1, lim.max_requests)
+            if lim.max_seconds is not None and self.wall_seconds > lim.max_seconds:
+                raise UsageLimitExceeded("max_seconds", round(self.wall_seconds, 1), lim.max_seconds)
+            cap = max_output_tokens
+            if lim.max_tokens is not None:
+                used = tot.total_tokens + held.tokens + input_tokens
+                cap = self._capped(
+                    cap, lim.max_tokens - used, "max_tokens", used + min_output, lim.max_tokens, min_output
                 )
-            if tot.cost_usd + next_cost > lim.max_cost_usd:
-                raise UsageLimitExceeded("max_cost_usd", round(tot.cost_usd + next_cost, 6), lim.max_cost_usd)
+            price = self.prices.get(model)
+            if lim.max_cost_usd is not None:
+                if tot.cost_usd is None or price is None:
+                    raise UsageLimitExceeded(
+                        "max_cost_usd",
+                        float("nan"),
+                        lim.max_cost_usd,
+                        when=f"(cannot be enforced: model {model!r} has no price)",
+                    )
+                spent = tot.cost_usd + held.cost + price.cost(input_tokens, 0, 0)
+                room = (
+                    int((lim.max_cost_usd - spent) * 1e6 / price.output) if price.output else PER_CALL_OUTPUT
+                )
+                worst = spent + price.cost(0, 0, min_output)
+                cap = self._capped(cap, room, "max_cost_usd", round(worst, 6), lim.max_cost_usd, min_output)
+            r = Reservation(
+                requests=1,
+                tokens=input_tokens + (cap or 0),
+                cost=price.cost(input_tokens, 0, cap or 0) if price else 0.0,
+                output_cap=cap,
+            )
+            held.requests += r.requests
+            held.tokens += r.tokens
+            held.cost += r.cost
+            return r
+
+    @staticmethod
+    def _capped(cap: int | None, room: int, limit: str, value: float, maximum: float, min_output: int) -> int:
+        if room < max(min_output, MIN_OUTPUT):
+            raise UsageLimitExceeded(limit, value, maximum)
+        return min(cap or PER_CALL_OUTPUT, room)
+
+    def release(self, r: Reservation) -> None:
+        with self._lock:
+            self._held.requests -= r.requests
+            self._held.tokens -= r.tokens
+            self._held.cost -= r.cost
+            waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(None))
+
+    async def reserve_when_possible(
+        self, input_tokens: int, model: str, max_output_tokens: int | None = None
+    ) -> Reservation:
+        """`reserve`, but while calls in flight hold part of the budget, wait for them to return
+        (they usually use far less than their worst case) instead of failing at once."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return self.reserve(input_tokens, model, max_output_tokens)
+            except UsageLimitExceeded:
+                with self._lock:
+                    if self._held.requests == 0:
+                        raise
+                    fut: asyncio.Future[None] = loop.create_future()
+                    self._waiters.append((loop, fut))
+                await fut
 
     def check_after(self) -> None:
         """Raise if the totals now exceed a limit (a response was bigger than expected)."""

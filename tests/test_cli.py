@@ -216,3 +216,63 @@ def test_demo_runs_offline_end_to_end():
     assert data["status"] == "succeeded" and [s["status"] for s in data["subtasks"]] == ["succeeded"] * 4
     assert "Found 6 TODOs" in data["answer"] and "app: 3" in data["answer"]
     assert data["usage"]["tool_calls"] >= 6 and data["usage"]["cost_usd"] > 0
+
+
+def test_max_cost_refuses_to_start_above_the_high_estimate(test_server, project):
+    test_server.handler = brain
+    out = shunter(["run", "summarise", "--max-cost", "0.002", "--json", "-w", str(project)], test_server)
+    assert out.returncode == 2 and "exceeds --max-cost" in out.stderr
+    assert len(test_server.chat_requests) == 1 and not (project / "summary.txt").exists()
+
+
+def test_max_cost_stops_cleanly_when_spend_reaches_it(test_server, project):
+    test_server.handler = brain
+    # --yes starts despite the estimate; the budget covers the planner and a few calls, not the run.
+    out = shunter(
+        ["run", "summarise", "--max-cost", "0.0012", "--yes", "--json", "-w", str(project)], test_server
+    )
+    data = json.loads(out.stdout)
+    assert out.returncode == 1 and data["status"] == "failed" and "max_cost_usd" in data["error"]
+    assert data["usage"]["cost_usd"] <= 0.0012
+    assert any(s["status"] == "succeeded" for s in data["subtasks"]) or data["usage"]["requests"] >= 1
+
+
+def test_sigint_cancels_gracefully_and_keeps_finished_work(test_server, project):
+    import signal
+    import time
+
+    def slow_brain(body):
+        reply = brain(body)
+        if "Read b.txt" in body["messages"][1]["content"] if len(body["messages"]) > 1 else False:
+            time.sleep(30)  # t2 hangs in its model call until the run is cancelled
+        return reply
+
+    test_server.handler = slow_brain
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SHUNTER_"))}
+    env.update(OPENAI_BASE_URL=test_server.base_url, OPENAI_API_KEY=TEST_API_KEY, SHUNTER_MODEL="scripted")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shunter.cli", "run", "summarise", "--yes", "--json", "-w", str(project)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    log = project / ".shunter/logs/events.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # another process: poll its event log until t1 has finished
+        if (
+            log.exists()
+            and '"subtask_id": "t1", "agent": "file", "event": "subtask.finished"' in log.read_text()
+        ):
+            break
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 2.0
+    assert proc.returncode == 130, stderr
+    data = json.loads(stdout)
+    status = {s["id"]: s["status"] for s in data["subtasks"]}
+    assert data["status"] == "cancelled" and status["t1"] == "succeeded" and status["t2"] == "cancelled"
+    assert "alpha" in data["subtasks"][0]["result"]

@@ -250,3 +250,30 @@ async def test_rate_limiter_queues_requests(workspace):
     started = time.monotonic()
     await call_model(ctx, ScriptedModel([text("x")]), HELLO)
     assert 0.8 < time.monotonic() - started < 2.0
+
+
+async def test_cost_limit_is_a_hard_cap_even_for_parallel_calls(workspace):
+    from runtime.testing import FunctionModel
+
+    ctx = make_ctx(workspace)
+    ctx.usage.limits = UsageLimits(max_cost_usd=0.01)  # gpt-4.1-mini: $1.60 per 1M output tokens
+    sent_caps = []
+
+    async def long_answers(request):
+        sent_caps.append(request.max_output_tokens)
+        await asyncio.sleep(0.01)
+        return text("word " * min(request.max_output_tokens, 5000))  # a model that uses its whole allowance
+
+    model = FunctionModel(long_answers, name="gpt-4.1-mini")
+    results = await asyncio.gather(*(call_model(ctx, model, HELLO) for _ in range(6)), return_exceptions=True)
+    assert any(isinstance(r, UsageLimitExceeded) for r in results)
+    assert ctx.usage.total.cost_usd <= 0.01
+    assert all(cap is not None and cap <= 4096 for cap in sent_caps)
+
+
+async def test_parallel_calls_wait_for_held_budget_instead_of_failing(workspace):
+    ctx = make_ctx(workspace)
+    ctx.usage.limits = UsageLimits(max_tokens=9000)  # two worst cases (4096 each) fit, a third must wait
+    model = ScriptedModel(["a", "b", "c", "d"], latency_s=0.05)
+    results = await asyncio.gather(*(call_model(ctx, model, HELLO) for _ in range(4)))
+    assert sorted(r.text for r in results) == ["a", "b", "c", "d"]
