@@ -97,6 +97,7 @@ def estimate_plan(
 ) -> dict[str, Any]:
     prices = ctx.usage.prices
     rows = []
+    by_id = {s.id: s for s in plan.subtasks}
     for s in plan.subtasks:
         agent = agents.get(s.agent)
         if agent is None:
@@ -110,7 +111,7 @@ def estimate_plan(
             or default_stats(agent.iterations_hint, agent.output_tokens_hint)
         )
         upstream = [
-            Upstream(d, plan.get(d).agent, "succeeded", "x " * int(stats.result_tokens)) for d in s.depends_on
+            Upstream(d, by_id[d].agent, "succeeded", "x " * int(stats.result_tokens)) for d in s.depends_on
         ]
         messages = first_messages(agent, ctx.for_subtask(s.id, s.agent), tools, s.instruction, upstream)
         base = count_messages(messages, [t.schema() for t in tools], model)

@@ -33,7 +33,9 @@ class Plan(BaseModel):
     """The subtasks; together with depends_on they form a DAG."""
 
     def get(self, subtask_id: str) -> Subtask:
-        return next(s for s in self.subtasks if s.id == subtask_id)
+        """The subtask with this id (KeyError if none)."""
+        index = {s.id: s for s in self.subtasks}  # plans are small and mutable: no stale cache
+        return index[subtask_id]
 
 
 def plan_response_format() -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import string
 from importlib import resources
 
@@ -12,6 +13,7 @@ class PromptError(ShunterError):
     """A template was asked for a variable nobody supplied, or does not exist."""
 
 
+@functools.cache
 def load(name: str, /) -> str:
     try:
         return resources.files("prompts").joinpath(f"{name}.md").read_text(encoding="utf-8")

@@ -52,18 +52,45 @@ class Scheduler:
                 self.records[sid] = rec
         self.stop_reason: str | None = None
         self.limit_hit: str | None = None
+        # Event-driven readiness: a count of unfinished dependencies per subtask; a subtask joins
+        # `ready` (in plan order) when its count reaches zero. O(edges) for the whole run.
+        self.by_id = {s.id: s for s in plan.subtasks}
+        self.order = {s.id: i for i, s in enumerate(plan.subtasks)}
+        self.dependants: dict[str, list[str]] = {s.id: [] for s in plan.subtasks}
+        self.waiting: dict[str, int] = {}
+        for st in plan.subtasks:
+            for d in st.depends_on:
+                self.dependants[d].append(st.id)
+            self.waiting[st.id] = sum(1 for d in st.depends_on if self.records[d].status != "succeeded")
+        self.ready: list[str] = [
+            st.id
+            for st in plan.subtasks
+            if self.waiting[st.id] == 0 and self.records[st.id].status == "pending"
+        ]
 
     def _notify(self, rec: SubtaskRecord) -> None:
         for listener in self.listeners:
             listener(rec)
 
-    def _ready(self) -> list[Subtask]:
-        out = []
-        for s in self.plan.subtasks:
-            rec = self.records[s.id]
-            if rec.status == "pending" and all(self.records[d].status == "succeeded" for d in s.depends_on):
-                out.append(s)
-        return out
+    def _release_dependants(self, sid: str) -> None:
+        for d in self.dependants[sid]:
+            self.waiting[d] -= 1
+            if self.waiting[d] == 0 and self.records[d].status == "pending":
+                self.ready.append(d)
+        self.ready.sort(key=self.order.__getitem__)
+
+    def _start_ready(self, running: dict[asyncio.Task[AgentResult], Subtask], writer_busy: bool) -> bool:
+        """Start what may start now; returns whether a side-effecting subtask is running."""
+        waiting: list[str] = []
+        for sid in self.ready:
+            s = self.by_id[sid]
+            if len(running) >= self.max_parallel or (not s.read_only and writer_busy):
+                waiting.append(sid)
+                continue
+            writer_busy = writer_busy or not s.read_only
+            running[asyncio.create_task(self._run_one(s))] = s
+        self.ready = waiting
+        return writer_busy
 
     def _skip_dependants(self, sid: str, reason: str) -> None:
         import networkx as nx
@@ -79,24 +106,15 @@ class Scheduler:
             if rec.status == "pending":
                 rec.status, rec.error = "skipped", reason
                 self._notify(rec)
+        self.ready = []
 
     async def run(self) -> dict[str, SubtaskRecord]:
         running: dict[asyncio.Task[AgentResult], Subtask] = {}
         writer_busy = False
         try:
             while True:
-                if self.ctx.cancel.cancelled or self.stop_reason:
-                    ready = []
-                else:
-                    ready = self._ready()
-                for s in ready:
-                    if len(running) >= self.max_parallel:
-                        break
-                    if not s.read_only:
-                        if writer_busy:
-                            continue
-                        writer_busy = True
-                    running[asyncio.create_task(self._run_one(s))] = s
+                if not (self.ctx.cancel.cancelled or self.stop_reason):
+                    writer_busy = self._start_ready(running, writer_busy)
                 if not running:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -114,6 +132,7 @@ class Scheduler:
             for rec in self.records.values():
                 if rec.status == "running":
                     rec.status = "cancelled"
+            self._skip_all_pending("not started: the run was cancelled")
         elif self.stop_reason:
             self._skip_all_pending(self.stop_reason)
         return self.records
@@ -127,7 +146,9 @@ class Scheduler:
         self._notify(rec)
         if rec.status == "cancelled":
             return
-        if rec.status != "succeeded":
+        if rec.status == "succeeded":
+            self._release_dependants(s.id)
+        else:
             if self.limit_hit:
                 self.stop_reason = f"the run stopped: {self.limit_hit}"
             elif self.fail_fast:

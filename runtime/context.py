@@ -121,6 +121,10 @@ class RunContext:
     def state_dir(self) -> Path:
         return self.workspace / ".shunter"
 
+    def close(self) -> None:
+        """Release the event log's sink (long-lived processes make many runs)."""
+        self.events.close()
+
     def emit(self, event: str, level: str = "INFO", **data: Any) -> None:
         self.events.emit(event, subtask_id=self.subtask_id, agent=self.agent, level=level, **data)
 

@@ -27,10 +27,25 @@ def encoding_name(model: str) -> str:
     )
 
 
+_PIECE = 100_000
+"""Characters encoded at a time: the tokenizer refuses very long inputs."""
+
+
+def _tokens(text: str, model: str) -> list[int]:
+    # encode_ordinary: text from files and web pages may contain "<|endoftext|>"; it is text here.
+    enc = _encoding(encoding_name(model))
+    if len(text) <= _PIECE:
+        return enc.encode_ordinary(text)
+    out: list[int] = []
+    for i in range(0, len(text), _PIECE):
+        out += enc.encode_ordinary(text[i : i + _PIECE])
+    return out
+
+
 def count_text(text: str, model: str = "gpt-4.1") -> int:
     if not text:
         return 0
-    return len(_encoding(encoding_name(model)).encode(text))
+    return len(_tokens(text, model))
 
 
 def count_messages(
@@ -54,6 +69,5 @@ def count_messages(
 
 def truncate_tokens(text: str, limit: int, model: str = "gpt-4.1") -> str:
     """The first `limit` tokens of `text`."""
-    enc = _encoding(encoding_name(model))
-    tokens = enc.encode(text)
-    return text if len(tokens) <= limit else enc.decode(tokens[:limit])
+    tokens = _tokens(text, model)
+    return text if len(tokens) <= limit else _encoding(encoding_name(model)).decode(tokens[:limit])

@@ -53,8 +53,22 @@ async def plan(
 ) -> Planned:
     """Plan only (the dry run): the validated plan and its cost estimate. With a store (`store=` or
     ctx.store) the planner sees similar past requests and the estimate uses the run history."""
+    owned = ctx is None
     ctx = ctx or prepare(workspace)
-    store = store or ctx.store
+    try:
+        return await _plan(request, ctx, model, agents, store or ctx.store)
+    finally:
+        if owned:
+            ctx.close()
+
+
+async def _plan(
+    request: str,
+    ctx: RunContext,
+    model: Model | ModelProvider | None,
+    agents: AgentRegistry | None,
+    store: Store | None,
+) -> Planned:
     memory, history = (
         ("", None) if store is None else (planner_memory(store, request, None), history_stats(store))
     )
@@ -86,7 +100,26 @@ async def run(
     and undone by its run_id; the planner sees similar past requests and, with `follow`, the
     conversation so far; the estimate uses the calibrated history.
     """
+    owned = ctx is None
     ctx = ctx or prepare(workspace)
+    try:
+        return await _run(request, ctx, model, agents, approve, listeners, on_planned, store, follow)
+    finally:
+        if owned:
+            ctx.close()
+
+
+async def _run(
+    request: str,
+    ctx: RunContext,
+    model: Model | ModelProvider | None,
+    agents: AgentRegistry | None,
+    approve: Approver | None,
+    listeners: list[Listener] | None,
+    on_planned: Callable[[Planned], Awaitable[bool]] | None,
+    store: Store | None,
+    follow: FollowUp | None,
+) -> RunResult:
     if approve is not None:
         ctx.approve = approve
     agents = agents or default_agents()

@@ -277,3 +277,10 @@ async def test_parallel_calls_wait_for_held_budget_instead_of_failing(workspace)
     model = ScriptedModel(["a", "b", "c", "d"], latency_s=0.05)
     results = await asyncio.gather(*(call_model(ctx, model, HELLO) for _ in range(4)))
     assert sorted(r.text for r in results) == ["a", "b", "c", "d"]
+
+
+def test_token_counting_takes_any_text():
+    from runtime.tokens import count_text
+
+    assert count_text("a <|endoftext|> b") > 3  # special-token text in a file is just text
+    assert count_text("word " * 300_000) >= 300_000  # longer than the tokenizer takes at once
