@@ -4,7 +4,7 @@ its test tools, then runs what you ask. CI, the README and developers all use it
 
     python3 dev.py demo     # the offline end-to-end demo (shunter demo)
     python3 dev.py test     # the whole test suite (extra args go to pytest)
-    python3 dev.py lint     # ruff
+    python3 dev.py lint     # ruff (lint + format) and mypy
     python3 dev.py bench    # the benchmarks in benchmarks/
 """
 
@@ -69,7 +69,11 @@ def main(argv: list[str]) -> int:
         return run(str(BIN / "python"), "-m", "pytest", *rest)
     if what == "lint":
         setup()
-        return run(str(BIN / "ruff"), "check", ".") or run(str(BIN / "ruff"), "format", "--check", ".")
+        return (
+            run(str(BIN / "ruff"), "check", ".")
+            or run(str(BIN / "ruff"), "format", "--check", ".")
+            or run(str(BIN / "mypy"))
+        )
     if what == "bench":
         setup("dev,bench")
         return run(str(BIN / "python"), "-m", "benchmarks.run_all", *rest)

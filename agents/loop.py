@@ -108,7 +108,8 @@ async def run_agent(
         ctx.emit("agent.finished", status=status, iterations=result.iterations, error=error)
         return result
 
-    on_text = (lambda delta: ctx.on_text(delta, ctx.subtask_id)) if ctx.on_text else None
+    stream_cb = ctx.on_text
+    on_text = (lambda delta: stream_cb(delta, ctx.subtask_id)) if stream_cb else None
     try:
         for _ in range(max_iter):
             ctx.cancel.raise_if_cancelled()

@@ -76,14 +76,11 @@ def resolve_tools(agent: Agent, settings: Settings, tools: ToolRegistry | None =
     out: list[Tool] = []
     extra = settings.agents.get(agent.name)
     for t in [*agent.tools, *(extra.extra_tools if extra else [])]:
-        if isinstance(t, Tool):
-            resolved = t
-        else:
-            resolved = tools.get(t)
-            if resolved is None:
-                raise ConfigError(
-                    f"Agent {agent.name!r} names the tool {t!r}, which is not registered; check the name or install the plugin that provides it."
-                )
+        resolved = t if isinstance(t, Tool) else tools.get(t)
+        if resolved is None:
+            raise ConfigError(
+                f"Agent {agent.name!r} names the tool {t!r}, which is not registered; check the name or install the plugin that provides it."
+            )
         if resolved.name not in {o.name for o in out}:
             out.append(resolved)
     return out

@@ -197,7 +197,8 @@ class Scheduler:
             len(result.tool_calls),
             result.iterations,
         )
-        rec.usage = self.ctx.usage.by_subtask.get(s.id).to_dict() if s.id in self.ctx.usage.by_subtask else {}
+        used = self.ctx.usage.by_subtask.get(s.id)
+        rec.usage = used.to_dict() if used is not None else {}
         if result.status == "limit" and result.error and result.error.startswith("Usage limit"):
             self.limit_hit = result.error
         sctx.emit(

@@ -48,7 +48,8 @@ async def synthesize(
     ]
     sctx = ctx.for_subtask("synthesis", "synthesis")
     try:
-        on_text = (lambda d: ctx.on_text(d, "synthesis")) if ctx.on_text else None
+        stream_cb = ctx.on_text
+        on_text = (lambda d: stream_cb(d, "synthesis")) if stream_cb else None
         resp = await call_model(
             sctx, model, ModelRequest(messages=messages, stream=ctx.settings.model.stream, on_text=on_text)
         )

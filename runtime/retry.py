@@ -107,7 +107,8 @@ async def with_retries(
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        on_retry(exc, delay, state.attempt_number)
+        if exc is not None:
+            on_retry(exc, delay, state.attempt_number)
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(settings.attempts),

@@ -463,7 +463,7 @@ class Store:
     def model_calls(
         self, run_id: str, subtask_id: str | None = None, session: int | None = None
     ) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM model_calls WHERE run_id = ?", [run_id]
+        sql, args = "SELECT * FROM model_calls WHERE run_id = ?", [run_id]  # type: tuple[str, list[Any]]
         if subtask_id is not None:
             sql, args = sql + " AND subtask_id = ?", [*args, subtask_id]
         if session is not None:

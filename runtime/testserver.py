@@ -162,12 +162,12 @@ def _cap_output(reply: Text | ToolCalls, body: dict[str, Any]) -> Text | ToolCal
     if isinstance(reply, Text):
         cut = truncate_tokens(reply.content or "", cap, model)
         return reply if cut == reply.content else Text(cut, finish_reason="length")
-    used, calls = 0, []
+    used, calls = 0, []  # type: tuple[int, list[tuple[str, str | dict[str, Any]]]]
     for name, args in reply.calls:
         raw = args if isinstance(args, str) else json.dumps(args)
         room = max(cap - used - count_text(name, model), 0)
         calls.append((name, truncate_tokens(raw, room, model)))
-        used += count_text(name, model) + count_text(calls[-1][1], model)
+        used += count_text(name, model) + count_text(str(calls[-1][1]), model)
     return ToolCalls(calls, content=reply.content)
 
 
@@ -178,7 +178,8 @@ def _usage_dict(
         prompt, completion, cached, reasoning = (*reply.usage, 0, 0)[:4]
     else:
         model = str(body.get("model") or "gpt-4.1")
-        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        raw = body.get("messages")
+        messages: list[dict[str, Any]] = raw if isinstance(raw, list) else []
         prompt = count_messages(messages, body.get("tools") or None, model)
         completion = count_text(reply.content or "", model) + sum(
             count_text(n + a, model) for _, n, a in calls

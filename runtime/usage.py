@@ -174,7 +174,7 @@ class UsageTracker:
             waiters, self._waiters = self._waiters, []
         for loop, fut in waiters:
             if not loop.is_closed():
-                loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(None))
+                loop.call_soon_threadsafe(_wake, fut)
 
     async def reserve_when_possible(
         self, input_tokens: int, model: str, max_output_tokens: int | None = None
@@ -275,3 +275,8 @@ class UsageTracker:
                 "by_agent": {k: v.to_dict() for k, v in self.by_agent.items()},
                 "by_model": {k: v.to_dict() for k, v in self.by_model.items()},
             }
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

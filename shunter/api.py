@@ -25,9 +25,9 @@ from shunter.wiring import OpenAIProvider, SingleModel, check_workspace, make_co
 def _provider(model: Model | ModelProvider | None, settings: Settings) -> ModelProvider:
     if model is None:
         return OpenAIProvider(settings)
-    if hasattr(model, "complete"):
-        return SingleModel(model)  # type: ignore[arg-type]
-    return model  # type: ignore[return-value]
+    if callable(model) and not hasattr(model, "complete"):
+        return model
+    return SingleModel(model)  # type: ignore[arg-type]  # a Model: one for every agent
 
 
 def prepare(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from router.records import SubtaskRecord
 from runtime.usage import UsageTracker
@@ -24,7 +25,7 @@ class Progress:
         self.tracker = tracker
         self.rows = {sid: SubtaskRecord(sid, agent) for sid, agent in subtasks}
         self.live_enabled = sys.stderr.isatty() if live is None else live
-        self._live = None
+        self._live: Any = None  # rich.live.Live, imported only when drawing
         self.latest: dict[str, str] = {}
 
     def on_text(self, delta: str, subtask_id: str | None) -> None:

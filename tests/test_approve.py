@@ -7,8 +7,12 @@ import io
 from runtime.context import ApprovalRequest
 from shunter.approve import choose_approver, interactive_approver, refusing_approver
 
-WRITE = ApprovalRequest(kind="write", tool="write_file", summary="write a.txt (1 line, new file)", detail="+hello")
-COMMAND = ApprovalRequest(kind="command", tool="run_command", summary="pytest -q", detail="not provably read-only")
+WRITE = ApprovalRequest(
+    kind="write", tool="write_file", summary="write a.txt (1 line, new file)", detail="+hello"
+)
+COMMAND = ApprovalRequest(
+    kind="command", tool="run_command", summary="pytest -q", detail="not provably read-only"
+)
 
 
 async def test_interactive_yes_no_and_always(monkeypatch, capsys):

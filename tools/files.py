@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -181,7 +181,7 @@ class _Walk:
     skipped: set[str] | None = None
 
 
-def _walk(dir_fd: int, rel: str, opts: _Walk, depth: int = 0) -> Iterator[_Entry]:
+def _walk(dir_fd: int, rel: str, opts: _Walk, depth: int = 0) -> Generator[_Entry, None, None]:
     """Entries below the open directory `dir_fd`, depth first, sorted by name. Symlinks are
     reported, never followed; tool and dependency folders are skipped."""
     rules = opts.rules
@@ -296,7 +296,8 @@ def _read_lines(
     if size == 0:
         return f"{rel} (empty file)"
     chunks: list[bytes] = []
-    used, total, resume_at, cut = 0, 0, None, False
+    used, resume_at, cut = 0, None, False
+    total: int | None = 0
     for number, line in enumerate(f, 1):
         total = number
         wanted = number >= start and (end is None or number <= end) and resume_at is None

@@ -200,7 +200,7 @@ async def _terminate(pid: int, exited: asyncio.Future[None]) -> None:
         await asyncio.wait_for(asyncio.shield(exited), _KILL_GRACE_S)
 
 
-async def _finish_readers(readers: list[asyncio.Future[None]]) -> None:
+async def _finish_readers(readers: Sequence[asyncio.Future[None]]) -> None:
     # A process that left the group (setsid) may still hold the pipes: stop waiting for it.
     _, pending = await asyncio.wait(readers, timeout=_DRAIN_AFTER_EXIT_S)
     for task in pending:
