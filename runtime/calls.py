@@ -12,7 +12,7 @@ import dataclasses
 import time
 
 from runtime.context import RunContext
-from runtime.errors import CircuitOpenError, ModelError, RunCancelled, TransientModelError
+from runtime.errors import CircuitOpenError, ModelError, RunCancelled, TransientModelError, UsageLimitExceeded
 from runtime.model import Model, ModelRequest, ModelResponse
 from runtime.retry import CircuitBreaker, with_retries
 from runtime.tokens import count_messages
@@ -21,9 +21,12 @@ from runtime.tokens import count_messages
 async def call_model(ctx: RunContext, model: Model, request: ModelRequest) -> ModelResponse:
     ctx.cancel.raise_if_cancelled()
     input_tokens = count_messages(request.messages, request.tools, model.name)
-    reservation = await ctx.cancel.guard(
-        ctx.usage.reserve_when_possible(input_tokens, model.name, request.max_output_tokens)
-    )
+    try:  # the common case needs no waiting, and no guard task
+        reservation = ctx.usage.reserve(input_tokens, model.name, request.max_output_tokens)
+    except UsageLimitExceeded:
+        reservation = await ctx.cancel.guard(
+            ctx.usage.reserve_when_possible(input_tokens, model.name, request.max_output_tokens)
+        )
     try:
         return await _call(ctx, model, request, input_tokens, reservation.output_cap)
     finally:
@@ -35,7 +38,7 @@ async def _call(
 ) -> ModelResponse:
     if output_cap is not None and output_cap != request.max_output_tokens:
         request = dataclasses.replace(request, max_output_tokens=output_cap)
-    if ctx.rate_limiter is not None:
+    if ctx.rate_limiter is not None and ctx.rate_limiter.limits(model.name):
         waited = await ctx.cancel.guard(ctx.rate_limiter.acquire(model.name, input_tokens))
         if waited:
             ctx.emit("model.rate_limited", model=model.name, waited_s=round(waited, 3))

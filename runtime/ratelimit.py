@@ -42,6 +42,11 @@ class RateLimiter:
             self._buckets[model] = (_Bucket(rpm) if rpm else None, _Bucket(tpm) if tpm else None)
         return self._buckets[model]
 
+    def limits(self, model: str) -> bool:
+        """Whether any limit applies to `model`."""
+        req, tok = self._for(model)
+        return req is not None or tok is not None
+
     async def acquire(
         self, model: str, tokens: int, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     ) -> float:
