@@ -68,14 +68,13 @@ def parse_plan_text(text: str) -> Plan:
 
 
 def normalise(plan: Plan, agents: AgentRegistry, ctx: RunContext) -> list[str]:
-    """Fix what needs no model: a subtask of an agent that cannot change anything is read-only."""
+    """Fix what needs no model: a dependency listed twice."""
     notes = []
     for s in plan.subtasks:
-        agent = agents.get(s.agent)
-        if agent is not None and not s.read_only and not may_write(agent, ctx.settings, ctx.tools):
-            s.read_only = True
-            notes.append(f"{s.id}: marked read_only, since {s.agent} cannot change anything")
-        s.depends_on = list(dict.fromkeys(s.depends_on))
+        unique = list(dict.fromkeys(s.depends_on))
+        if unique != s.depends_on:
+            notes.append(f"{s.id}: a dependency listed twice was merged")
+            s.depends_on = unique
     return notes
 
 
@@ -105,7 +104,7 @@ async def make_plan(
         try:
             plan = parse_plan_text(resp.text)
             notes = normalise(plan, agents, pctx)
-            errors = validate_plan(plan, agents, ctx.settings)
+            errors = validate_plan(plan, agents, ctx.settings, ctx.tools)
         except ValueError as e:
             errors = [f"Your answer could not be read: {e}. Answer with only the JSON object."]
         if not errors:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import networkx as nx
 
 from agents.registry import AgentRegistry, may_write
 from planner.models import Plan
 from runtime.config import Settings
+
+if TYPE_CHECKING:
+    from tools.registry import ToolRegistry
 
 
 def graph(plan: Plan) -> nx.DiGraph:
@@ -20,7 +25,9 @@ def graph(plan: Plan) -> nx.DiGraph:
     return g
 
 
-def validate_plan(plan: Plan, agents: AgentRegistry, settings: Settings) -> list[str]:
+def validate_plan(
+    plan: Plan, agents: AgentRegistry, settings: Settings, tools: ToolRegistry | None = None
+) -> list[str]:
     """Every problem, each as one sentence the planner can act on. Empty means valid."""
     errors: list[str] = []
     limits = settings.planner
@@ -44,6 +51,11 @@ def validate_plan(plan: Plan, agents: AgentRegistry, settings: Settings) -> list
                 f"Subtask {s.id!r} has an instruction of {len(s.instruction)} characters; the limit is {limits.max_instruction_chars}."
             )
         agent = agents.get(s.agent)
+        if agent is not None and not s.read_only and not may_write(agent, settings, tools):
+            errors.append(
+                f"Subtask {s.id!r} changes things (read_only is false) but agent {s.agent!r} cannot change "
+                "anything; give it to an agent that can, or set read_only to true if it only reads."
+            )
         if agent is None:
             errors.append(
                 f"Subtask {s.id!r} uses agent {s.agent!r}, which is not registered; use one of: {', '.join(agents.names())}."
@@ -65,26 +77,9 @@ def validate_plan(plan: Plan, agents: AgentRegistry, settings: Settings) -> list
     return errors
 
 
-def read_only_conflicts(plan: Plan, agents: AgentRegistry, settings: Settings) -> list[str]:
-    """Subtasks marked read_only whose agent can only work by side effects are not an error
-    (a writer can be asked to read); but a read_only subtask is *executed* read-only: the router
-    gives it only its agent's read-only tools. Reported for display."""
-    notes = []
-    for s in plan.subtasks:
-        agent = agents.get(s.agent)
-        if agent is not None and s.read_only and may_write(agent, settings):
-            notes.append(f"{s.id} runs with {s.agent}'s read-only tools only")
-    return notes
-
-
 def waves(plan: Plan) -> list[list[str]]:
     """Subtasks grouped by the earliest wave they can start in (topological generations)."""
     return [
         sorted(gen, key=[s.id for s in plan.subtasks].index)
         for gen in nx.topological_generations(graph(plan))
     ]
-
-
-def critical_path_length(plan: Plan) -> int:
-    g = graph(plan)
-    return nx.dag_longest_path_length(g) + 1 if g.number_of_nodes() else 0

@@ -150,6 +150,7 @@ class RunContext:
             PriceTable.load(settings.prices),
         )
         run_id = kw.pop("run_id", None) or uuid.uuid4().hex[:12]
+        ensure_state_dir(workspace)
         events = kw.pop("events", None) or EventLog(
             workspace / ".shunter" / "logs" / "events.jsonl", run_id=run_id, secrets=settings.secret_values()
         )
@@ -163,3 +164,13 @@ class RunContext:
             rate_limiter=RateLimiter(settings.rate_limits),
             **kw,
         )
+
+
+def ensure_state_dir(workspace: Path) -> Path:
+    """<workspace>/.shunter, ignored by git so run state and saved outputs are never committed."""
+    state = workspace / ".shunter"
+    state.mkdir(parents=True, exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Shunter's run state: not for version control.\n*\n")
+    return state

@@ -170,6 +170,12 @@ def check_path(
 
 @app.command()
 def demo(
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace", "-w", help="Run the demo in this directory (kept) instead of a temporary one."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the temporary workspace and print its path.")
@@ -179,7 +185,7 @@ def demo(
     """A complete run offline on the bundled scripted model, in a temporary workspace."""
     from shunter.commands import demo_command
 
-    code = _guard(lambda: demo_command(as_json, keep, latency), as_json)
+    code = _guard(lambda: demo_command(as_json, keep, latency, workspace), as_json)
     raise typer.Exit(code or 0)
 
 

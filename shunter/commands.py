@@ -273,10 +273,18 @@ def agents_command(workspace: Path, as_json: bool) -> None:
         print(f"{'':<10} tools: {', '.join(r['tools'])}")
 
 
-def demo_command(as_json: bool, keep: bool, latency: float) -> int:
+def demo_command(as_json: bool, keep: bool, latency: float, workspace: Path | None = None) -> int:
     from shunter.demo import DEMO_REQUEST, demo_model, make_workspace
 
-    tmp = Path(tempfile.mkdtemp(prefix="shunter-demo-"))
+    if workspace is not None:
+        keep = True
+        tmp = workspace.expanduser().resolve()
+        if tmp.exists() and not tmp.is_dir():
+            raise ConfigError(
+                f"{str(tmp)!r} is not a directory; pass a directory for the demo, or no --workspace."
+            )
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="shunter-demo-"))
     make_workspace(tmp)
     if not as_json:
         _err(

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from runtime.errors import ConfigError
 from runtime.model import ModelRequest, ModelResponse
 from runtime.testing import FunctionModel, calls, text, tool_call
 
@@ -58,6 +59,11 @@ _TODO_LINE = re.compile(r"(src/[\w/]+\.py):(\d+):\s*(?:#\s*)?(?:.*?)TODO:?\s*(.*
 
 
 def make_workspace(root: Path) -> None:
+    clashes = [rel for rel in [*FILES, "TODO.md"] if (root / rel).exists()]
+    if clashes:
+        raise ConfigError(
+            f"{root} already has {', '.join(clashes)}; run the demo in an empty directory (or without --workspace)."
+        )
     for rel, content in FILES.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -276,3 +276,16 @@ def test_sigint_cancels_gracefully_and_keeps_finished_work(test_server, project)
     status = {s["id"]: s["status"] for s in data["subtasks"]}
     assert data["status"] == "cancelled" and status["t1"] == "succeeded" and status["t2"] == "cancelled"
     assert "alpha" in data["subtasks"][0]["result"]
+
+
+def test_demo_in_a_given_workspace_is_kept_and_recorded(tmp_path):
+    ws = tmp_path / "demo"
+    out = shunter(["demo", "--json", "--latency", "0", "--workspace", str(ws)])
+    assert out.returncode == 0, out.stderr
+    run_id = json.loads(out.stdout)["run_id"]
+    assert "## app" in (ws / "TODO.md").read_text()
+    assert (ws / ".shunter/.gitignore").read_text().strip().endswith("*")
+    runs = json.loads(shunter(["runs", "--json", "-w", str(ws)]).stdout)["runs"]
+    assert runs[0]["run_id"] == run_id and runs[0]["status"] == "succeeded"
+    again = shunter(["demo", "--workspace", str(ws)])
+    assert again.returncode == 2 and "already has" in again.stderr

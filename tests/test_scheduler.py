@@ -285,3 +285,21 @@ async def test_unpriced_model_estimate_says_unknown(sched_ctx):
     assert planned.estimate["expected_usd"] is None and planned.estimate["unpriced_models"] == [
         "my-local-model"
     ]
+
+
+def test_a_side_effecting_subtask_for_an_agent_that_cannot_change_anything_is_refused(sched_ctx):
+    plan = plan_of(("t1", "reader", [], False))
+    errors = validate_plan(plan, AGENTS, sched_ctx.settings, sched_ctx.tools)
+    assert errors and "agent 'reader' cannot change anything" in errors[0]
+    assert validate_plan(plan_of(("t1", "writer", [], False)), AGENTS, sched_ctx.settings, sched_ctx.tools) == []
+
+
+def test_config_gives_a_specialist_extra_tools(sched_ctx):
+    from agents.registry import resolve_tools
+    from runtime.config import AgentOverride
+
+    sched_ctx.settings.agents["reader"] = AgentOverride(extra_tools=["note"])
+    assert [t.name for t in resolve_tools(AGENTS.get("reader"), sched_ctx.settings, sched_ctx.tools)] == ["note"]
+    sched_ctx.settings.agents["reader"] = AgentOverride(extra_tools=["no_such_tool"])
+    with pytest.raises(Exception, match="not registered"):
+        resolve_tools(AGENTS.get("reader"), sched_ctx.settings, sched_ctx.tools)
