@@ -105,10 +105,8 @@ def estimate_plan(
         model = agent_model(agent, ctx.settings)
         agent = least_privilege(agent, s.read_only, ctx.settings, ctx.tools)  # what it will really be offered
         tools = resolve_tools(agent, ctx.settings, ctx.tools)
-        stats = (
-            (history or {}).get(f"{s.agent}:{model}")
-            or (history or {}).get(s.agent)
-            or default_stats(agent.iterations_hint, agent.output_tokens_hint)
+        stats = _learned(history or {}, s.agent, model, s.read_only) or default_stats(
+            agent.iterations_hint, agent.output_tokens_hint
         )
         upstream = [
             Upstream(d, by_id[d].agent, "succeeded", "x " * int(stats.result_tokens)) for d in s.depends_on

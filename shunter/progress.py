@@ -84,5 +84,6 @@ class Progress:
                 rec.status,
                 f"{secs:.1f}s" if secs is not None else "",
                 f"{used.total_tokens:,}" if used else "",
+                self.latest.get(rec.id, "") if rec.status == "running" else "",
             )
         return table
