@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ from prompts import load, render, render_text
 from runtime.calls import call_model
 from runtime.context import RunContext
 from runtime.errors import ModelError, RunCancelled, ShunterError, UsageLimitExceeded
-from runtime.model import Model, ModelRequest, ToolCall
+from runtime.model import Model, ModelRequest, ModelResponse, ToolCall
 from runtime.usage import Usage
 from tools.base import Tool
 from tools.registry import aexecute_tool
@@ -121,7 +122,7 @@ async def run_agent(
             resp = await call_model(ctx, model, request)
             messages.append(resp.to_message())
             if not resp.tool_calls:
-                return finish("succeeded", resp.text.strip())
+                return _final(resp, finish)
             outputs = await _run_calls(resp.tool_calls, by_name, ctx)
             for call, out in zip(resp.tool_calls, outputs, strict=True):
                 result.tool_calls.append(
@@ -145,6 +146,19 @@ async def run_agent(
         return finish("limit", "", str(e))
     except (ModelError, ShunterError) as e:
         return finish("failed", "", str(e))
+
+
+def _final(resp: ModelResponse, finish: Callable[..., AgentResult]) -> AgentResult:
+    """A turn without tool calls ends the loop; only a whole, non-empty answer is a success."""
+    text = resp.text.strip()
+    if resp.finish_reason == "length":
+        return finish(
+            "limit", text, "The answer was cut off at the output token limit; the result is incomplete."
+        )
+    if not text:
+        why = f" (finish_reason {resp.finish_reason})" if resp.finish_reason not in (None, "stop") else ""
+        return finish("failed", "", f"The model ended without an answer{why}.")
+    return finish("succeeded", text)
 
 
 async def _run_calls(calls: list[ToolCall], tools: dict[str, Tool], ctx: RunContext) -> list[str]:

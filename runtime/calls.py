@@ -46,9 +46,20 @@ async def _call(
     breaker: CircuitBreaker | None = ctx.breaker
     retries = 0
 
+    tries = 0
+
     async def attempt() -> ModelResponse:
+        nonlocal tries
+        tries += 1
         if breaker is not None:
-            breaker.before_call()
+            try:
+                breaker.before_call()
+            except CircuitOpenError as e:
+                # A new call fails fast. A call already in its retries (caught in the same blip
+                # that opened the breaker) waits for the probe instead, within the retry budget.
+                if tries == 1:
+                    raise
+                raise TransientModelError(str(e), retry_after=max(e.retry_after, 0.25)) from e
         try:
             resp = await ctx.cancel.guard(model.complete(request))
         except TransientModelError:

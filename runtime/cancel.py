@@ -68,8 +68,15 @@ class CancellationToken:
             if self._cancelled:
                 return
             fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((loop, fut))
-        await fut
+            entry = (loop, fut)
+            self._waiters.append(entry)
+        try:
+            await fut
+        finally:
+            if not fut.done() or fut.cancelled():  # abandoned (guard finished first): forget it
+                with self._lock:
+                    if entry in self._waiters:
+                        self._waiters.remove(entry)
 
     async def guard(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable`, abandoning (cancelling) it the moment the token fires.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.utils
+import json
+import re
 import time
 from typing import Any
 
@@ -10,6 +12,7 @@ import openai
 
 from runtime.config import OPENAI_DEFAULT_BASE_URL, ModelSettings
 from runtime.errors import ConfigError, ModelError, TransientModelError
+from runtime.events import Redactor
 from runtime.model import ModelRequest, ModelResponse, ToolCall
 from runtime.tokens import count_messages, count_text
 
@@ -25,6 +28,7 @@ class OpenAIModel:
     ):
         self.name = name
         self.base_url = base_url or OPENAI_DEFAULT_BASE_URL
+        self.shown_url = re.sub(r"//[^/@]*@", "//", self.base_url)  # never show a user:password@ part
         if not api_key:
             if base_url is None or base_url.rstrip("/") == OPENAI_DEFAULT_BASE_URL:
                 raise ConfigError(
@@ -32,6 +36,7 @@ class OpenAIModel:
                     "server (for example http://localhost:11434/v1 for Ollama), or try `shunter demo`."
                 )
             api_key = "not-needed"  # local servers ignore it, but the SDK requires a value
+        self._redact = Redactor([api_key])
         self._client = openai.AsyncOpenAI(
             base_url=self.base_url, api_key=api_key, max_retries=0, timeout=timeout_s
         )
@@ -60,17 +65,17 @@ class OpenAIModel:
                 return await self._stream(request, kwargs)
             return self._parse(await self._client.chat.completions.create(**kwargs), request)
         except openai.APITimeoutError as e:
-            raise TransientModelError(f"The model request to {self.base_url} timed out.") from e
+            raise TransientModelError(f"The model request to {self.shown_url} timed out.") from e
         except openai.APIConnectionError as e:
             raise TransientModelError(
-                f"Could not connect to the model server at {self.base_url} ({e.__cause__ or e})."
+                f"The connection to the model server at {self.shown_url} failed ({e.__cause__ or e})."
             ) from e
         except openai.APIStatusError as e:
             raise self._status_error(e) from e
 
     def _status_error(self, e: openai.APIStatusError) -> ModelError:
         status = e.status_code
-        detail = _error_message(e)
+        detail = self._redact(_error_message(e))  # a server may echo the key in its error
         if status == 429 and _error_code(e) == "insufficient_quota":
             # Retrying cannot refill a quota: this one is permanent.
             return ModelError(
@@ -84,11 +89,11 @@ class OpenAIModel:
             )
         if status == 401:
             return ModelError(
-                f"The model server at {self.base_url} rejected the API key (401); check OPENAI_API_KEY."
+                f"The model server at {self.shown_url} rejected the API key (401); check OPENAI_API_KEY."
             )
         if status == 404:
             return ModelError(
-                f"Model {self.name!r} was not found at {self.base_url} (404: {detail}); set SHUNTER_MODEL to a model the server serves."
+                f"Model {self.name!r} was not found at {self.shown_url} (404: {detail}); set SHUNTER_MODEL to a model the server serves."
             )
         return ModelError(f"The model server refused the request ({status}): {detail}")
 
@@ -114,7 +119,7 @@ class OpenAIModel:
             **kwargs, stream=True, stream_options={"include_usage": True}
         )
         text: list[str] = []
-        calls: dict[int, dict[str, str]] = {}
+        calls = _CallAssembler()
         resp = ModelResponse(model=self.name)
         usage = None
         async with stream:
@@ -130,21 +135,56 @@ class OpenAIModel:
                         if request.on_text:
                             request.on_text(delta.content)
                     for tc in (delta.tool_calls or []) if delta else []:
-                        slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
-                        if tc.id:
-                            slot["id"] = tc.id
-                        if tc.function and tc.function.name:
-                            slot["name"] += tc.function.name
-                        if tc.function and tc.function.arguments:
-                            slot["arguments"] += tc.function.arguments
+                        fn = tc.function
+                        calls.add(tc.index, tc.id, fn.name if fn else None, fn.arguments if fn else None)
                     if choice.finish_reason:
                         resp.finish_reason = choice.finish_reason
         resp.text = "".join(text)
-        resp.tool_calls = [
-            ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(calls.items())
-        ]
+        resp.tool_calls = calls.result()
         _apply_usage(resp, usage, request)
         return resp
+
+
+class _CallAssembler:
+    """Tool-call deltas to whole calls. OpenAI sends each call under its own index, with the id
+    and name once; some servers (Ollama among them) send every call whole under index 0 or with
+    no index, so a new id, or a new name after complete arguments, also starts a new call."""
+
+    def __init__(self) -> None:
+        self.slots: list[dict[str, str]] = []
+        self.by_index: dict[int, int] = {}
+
+    def add(self, index: int | None, call_id: str | None, name: str | None, arguments: str | None) -> None:
+        key = -1 if index is None else index
+        pos = self.by_index.get(key)
+        slot = self.slots[pos] if pos is not None else None
+        fresh = (
+            slot is None
+            or (bool(call_id) and bool(slot["id"]) and call_id != slot["id"])
+            or (bool(name) and bool(slot["name"]) and not call_id and _complete_json(slot["arguments"]))
+        )
+        if fresh:
+            slot = {"id": "", "name": "", "arguments": ""}
+            self.slots.append(slot)
+            self.by_index[key] = len(self.slots) - 1
+        assert slot is not None
+        if call_id:
+            slot["id"] = call_id
+        if name:
+            slot["name"] = name if slot["name"] == name else slot["name"] + name
+        if arguments:
+            slot["arguments"] += arguments
+
+    def result(self) -> list[ToolCall]:
+        return [ToolCall(s["id"] or f"call_{i}", s["name"], s["arguments"]) for i, s in enumerate(self.slots)]
+
+
+def _complete_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _apply_usage(resp: ModelResponse, usage: Any, request: ModelRequest) -> None:
@@ -170,6 +210,10 @@ def _error_message(e: openai.APIStatusError) -> str:
         err = body.get("error", body)
         if isinstance(err, dict) and err.get("message"):
             return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if body.get("detail"):  # FastAPI-style servers (vLLM and others)
+            return str(body["detail"])[:500]
     return str(e.message)
 
 

@@ -34,7 +34,12 @@ class TransientModelError(ModelError):
 
 
 class CircuitOpenError(ModelError):
-    """The circuit breaker is open: calls fail fast until it half-opens."""
+    """The circuit breaker is open: calls fail fast until it half-opens. `retry_after` is the
+    time left until it lets a probe through."""
+
+    def __init__(self, message: str, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UsageLimitExceeded(ShunterError):

@@ -22,6 +22,9 @@ _KEY_PATTERNS = [
 ]
 
 
+_URL_USERINFO = re.compile(r"(\w+://)[^/\s:@\"]+:[^/\s@\"]+@")
+
+
 class Redactor:
     def __init__(self, secrets: list[str] | None = None):
         self.secrets = [s for s in (secrets or []) if s and len(s) >= 4]
@@ -30,6 +33,7 @@ class Redactor:
         for s in self.secrets:
             text = text.replace(s, "[REDACTED]")
         text = _KEY_PATTERNS[0].sub("[REDACTED]", text)
+        text = _URL_USERINFO.sub(r"\1[REDACTED]@", text)
         return _KEY_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
 
 

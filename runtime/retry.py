@@ -55,7 +55,8 @@ class CircuitBreaker:
             )
             raise CircuitOpenError(
                 f"The model server failed {self.failures} times in a row, so calls are paused; "
-                f"the next attempt is allowed in {wait:.1f} s."
+                f"the next attempt is allowed in {wait:.1f} s.",
+                retry_after=wait,
             )
 
     def on_success(self) -> None:

@@ -48,7 +48,7 @@ class Usage:
         return d
 
 
-PER_CALL_OUTPUT = 4096
+PER_CALL_OUTPUT = 16384
 """Output cap of one call while a token or cost limit is set, so parallel calls share the budget."""
 MIN_OUTPUT = 16
 """A call that could not answer even this many tokens within the limits is not made."""

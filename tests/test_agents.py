@@ -301,3 +301,31 @@ async def test_a_read_only_file_subtask_is_not_offered_write_tools(ctx):
         "list_files",
         "search_files",
     }
+
+
+async def test_cancelling_during_an_approval_prompt_does_not_wait_for_an_answer(reg_ctx):
+    async def never_answers(request):
+        await asyncio.sleep(30)
+        return True
+
+    reg_ctx.approve = never_answers
+    model = ScriptedModel([tool_call("record_write", name="x"), text("ok")])
+    task = asyncio.create_task(run_agent(WRITER, "write", reg_ctx, model))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    reg_ctx.cancel.cancel("test")
+    result = await task
+    assert result.status == "cancelled" and time.monotonic() - started < 0.3 and RAN == []
+
+
+async def test_a_cut_off_or_empty_answer_is_not_a_success(reg_ctx):
+    from runtime.model import ModelResponse
+
+    cut = await run_agent(
+        READER, "r", reg_ctx, ScriptedModel([ModelResponse(text="half an ans", finish_reason="length")])
+    )
+    assert cut.status == "limit" and "cut off" in cut.error
+    empty = await run_agent(
+        READER, "r", reg_ctx, ScriptedModel([ModelResponse(text="", finish_reason="content_filter")])
+    )
+    assert empty.status == "failed" and "content_filter" in empty.error

@@ -176,7 +176,7 @@ def test_unreachable_server_is_exit_2(project):
         ["run", "x", "-w", str(project)],
         env_extra={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k"},
     )
-    assert out.returncode == 2 and "Could not connect" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "connection to the model server" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_wrong_model_name_is_exit_2(test_server, project):

@@ -169,7 +169,7 @@ async def test_connection_drop_is_retried_then_succeeds(test_server, make_ctx, m
     resp = await call_model(ctx, make_model(), ask())
     assert resp.text == "after the drop" and len(test_server.chat_requests) == 2
     (retry,) = [e for e in events(ctx) if e["event"] == "model.retry"]
-    assert retry["data"]["reason"].startswith("Could not connect")
+    assert retry["data"]["reason"].startswith("The connection to the model server")
 
 
 async def test_reply_slower_than_the_client_timeout_is_retried_then_succeeds(
@@ -201,7 +201,7 @@ async def test_429_storm_under_parallel_calls_all_succeed(test_server, make_ctx,
 async def test_500s_open_the_breaker_and_later_calls_fail_fast_without_a_request(
     test_server, make_ctx, make_model
 ):
-    ctx = make_ctx(retry={"breaker_threshold": 3, "breaker_cooldown_s": 60})
+    ctx = make_ctx(retry={"breaker_threshold": 3, "breaker_cooldown_s": 60, "max_retry_after_s": 5})
     model = make_model()
     test_server.enqueue(*[Fault(500)] * 3)
     with pytest.raises(ModelError):

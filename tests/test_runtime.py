@@ -31,7 +31,11 @@ HELLO = ModelRequest(messages=[{"role": "user", "content": "hello"}], stream=Fal
 
 def make_ctx(workspace, **settings_kw) -> RunContext:
     fast_retry = RetrySettings(
-        initial_delay_s=0.01, max_delay_s=0.05, breaker_threshold=3, breaker_cooldown_s=60
+        initial_delay_s=0.01,
+        max_delay_s=0.05,
+        breaker_threshold=3,
+        breaker_cooldown_s=60,
+        max_retry_after_s=5,
     )
     return RunContext.create(workspace, Settings(retry=fast_retry, **settings_kw))
 
@@ -268,12 +272,12 @@ async def test_cost_limit_is_a_hard_cap_even_for_parallel_calls(workspace):
     results = await asyncio.gather(*(call_model(ctx, model, HELLO) for _ in range(6)), return_exceptions=True)
     assert any(isinstance(r, UsageLimitExceeded) for r in results)
     assert ctx.usage.total.cost_usd <= 0.01
-    assert all(cap is not None and cap <= 4096 for cap in sent_caps)
+    assert all(cap is not None and cap <= 16384 for cap in sent_caps)
 
 
 async def test_parallel_calls_wait_for_held_budget_instead_of_failing(workspace):
     ctx = make_ctx(workspace)
-    ctx.usage.limits = UsageLimits(max_tokens=9000)  # two worst cases (4096 each) fit, a third must wait
+    ctx.usage.limits = UsageLimits(max_tokens=33000)  # two worst cases (16,384 each) fit, a third must wait
     model = ScriptedModel(["a", "b", "c", "d"], latency_s=0.05)
     results = await asyncio.gather(*(call_model(ctx, model, HELLO) for _ in range(4)))
     assert sorted(r.text for r in results) == ["a", "b", "c", "d"]
@@ -284,3 +288,35 @@ def test_token_counting_takes_any_text():
 
     assert count_text("a <|endoftext|> b") > 3  # special-token text in a file is just text
     assert count_text("word " * 300_000) >= 300_000  # longer than the tokenizer takes at once
+
+
+async def test_calls_caught_in_a_blip_ride_out_the_breaker_instead_of_failing(workspace):
+    retry = RetrySettings(initial_delay_s=0.02, max_delay_s=0.05, breaker_threshold=4, breaker_cooldown_s=0.2)
+    ctx = RunContext.create(workspace, Settings(retry=retry))
+    down_until = time.monotonic() + 0.15  # the server fails every call for 150 ms, then recovers
+
+    def blip(request):
+        return TransientModelError("500", status=500) if time.monotonic() < down_until else text("ok")
+
+    model = FunctionModel(blip)
+    results = await asyncio.gather(*(call_model(ctx, model, HELLO) for _ in range(4)))
+    assert [r.text for r in results] == ["ok"] * 4
+    assert ctx.breaker.state == "closed"
+    new_call_while_open = FunctionModel(lambda r: TransientModelError("500", status=500))
+    for _ in range(4):
+        with pytest.raises(ModelError):
+            await call_model(ctx, new_call_while_open, HELLO)
+    with pytest.raises(CircuitOpenError):  # a new call still fails fast while the breaker is open
+        await call_model(ctx, model, HELLO)
+
+
+async def test_guard_does_not_leak_waiters():
+    token = CancellationToken()
+
+    async def quick():
+        return 1
+
+    for _ in range(2000):
+        assert await token.guard(quick()) == 1
+    await asyncio.sleep(0)  # let the last abandoned waiter run its cleanup
+    assert len(token._waiters) == 0

@@ -55,7 +55,16 @@ class Tool:
         call_args = (ctx,) if self.takes_ctx else ()
         if inspect.iscoroutinefunction(self.fn):
             return await self.fn(*call_args, **kwargs)
-        return await asyncio.to_thread(self.fn, *call_args, **kwargs)
+        # A thread cannot be interrupted: when this call is cancelled (timeout, Ctrl-C), wait
+        # for the thread to return, so its writes are over (and recorded) before the
+        # scheduler moves on. Sync tools should therefore be short; long work belongs in
+        # async tools or child processes, which are killed.
+        future = asyncio.ensure_future(asyncio.to_thread(self.fn, *call_args, **kwargs))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
 
 
 def tool(

@@ -144,7 +144,8 @@ async def aexecute_tool(
 async def _ask(ctx: RunContext, request: Any) -> bool:
     # Parallel subtasks ask one at a time: prompts are queued, never interleaved.
     async with ctx.approval_lock:
-        ok = await ctx.approve(request)
+        # A cancelled run must not wait for someone to answer a prompt.
+        ok = await ctx.cancel.guard(ctx.approve(request))
     ctx.emit("approval", tool=request.tool, summary=request.summary, approved=ok)
     return ok
 
