@@ -43,8 +43,11 @@ def describe_agents(agents: AgentRegistry, ctx: RunContext) -> str:
 def planner_messages(
     request: str, agents: AgentRegistry, ctx: RunContext, memory: str = ""
 ) -> list[dict[str, Any]]:
-    system = render("planner", agents=describe_agents(agents, ctx), memory=memory)
-    return [{"role": "system", "content": system}, {"role": "user", "content": f"Request: {request}"}]
+    system = render("planner", agents=describe_agents(agents, ctx))
+    # Memory of past runs holds text that came from tools and models: it goes with the user
+    # message, quoted as data by whoever made it, never into the system prompt.
+    user = f"{memory.strip()}\n\nRequest: {request}" if memory.strip() else f"Request: {request}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
@@ -86,20 +89,24 @@ async def make_plan(
     pctx = ctx.for_subtask("planner", "planner")
     messages = planner_messages(request, agents, pctx, memory)
     rounds = ctx.settings.planner.repair_rounds
-    repairs: list[list[str]] = []
+    repairs: list[list[str]] = [[]]
     structured = True
-    for attempt in range(1, rounds + 2):
+    attempt = 0
+    while attempt < rounds + 1:
         req = ModelRequest(
             messages=messages, response_format=plan_response_format() if structured else None, stream=False
         )
         try:
             resp = await call_model(pctx, model, req)
         except ModelError as e:
-            msg = str(e).lower()
-            if structured and ("response_format" in msg or "json_schema" in msg):
-                structured = False  # a server without structured output: ask for JSON in text
+            if structured and e.status in (400, 422):
+                # A server without structured output refuses the request: ask for JSON in text
+                # instead (not counted as a repair round).
+                structured = False
+                ctx.emit("plan.structured_output_refused", level="WARNING", error=str(e))
                 continue
             raise
+        attempt += 1
         messages.append({"role": "assistant", "content": resp.text})
         try:
             plan = parse_plan_text(resp.text)
@@ -110,7 +117,7 @@ async def make_plan(
         if not errors:
             ctx.emit("plan.ready", attempts=attempt, subtasks=len(plan.subtasks))
             usage = ctx.usage.by_subtask.get("planner", Usage())
-            return PlanOutcome(plan=plan, attempts=attempt, usage=usage, repairs=repairs, notes=notes)
+            return PlanOutcome(plan=plan, attempts=attempt, usage=usage, repairs=repairs[1:], notes=notes)
         repairs.append(errors)
         ctx.emit("plan.invalid", level="WARNING", attempt=attempt, errors=errors)
         messages.append(

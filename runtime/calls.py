@@ -112,7 +112,7 @@ async def _call(
                 f"; the server asked to wait {e.retry_after:g} s, longer than "
                 f"retry.max_retry_after_s ({cap:g} s), so it was not retried"
             )
-        raise ModelError(f"{e}{suffix}") from e
+        raise ModelError(f"{e}{suffix}", status=e.status) from e
     except ModelError as e:
         ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
         raise

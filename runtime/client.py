@@ -95,7 +95,7 @@ class OpenAIModel:
             return ModelError(
                 f"Model {self.name!r} was not found at {self.shown_url} (404: {detail}); set SHUNTER_MODEL to a model the server serves."
             )
-        return ModelError(f"The model server refused the request ({status}): {detail}")
+        return ModelError(f"The model server refused the request ({status}): {detail}", status=status)
 
     def _parse(self, completion: Any, request: ModelRequest) -> ModelResponse:
         choice = completion.choices[0] if completion.choices else None

@@ -18,7 +18,11 @@ class ConfigError(ShunterError):
 
 
 class ModelError(ShunterError):
-    """The model server failed in a way retries did not fix."""
+    """The model server failed in a way retries did not fix. `status` is the HTTP status, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class TransientModelError(ModelError):
@@ -28,8 +32,7 @@ class TransientModelError(ModelError):
     """
 
     def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
         self.retry_after = retry_after
 
 

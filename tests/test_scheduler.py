@@ -291,7 +291,9 @@ def test_a_side_effecting_subtask_for_an_agent_that_cannot_change_anything_is_re
     plan = plan_of(("t1", "reader", [], False))
     errors = validate_plan(plan, AGENTS, sched_ctx.settings, sched_ctx.tools)
     assert errors and "agent 'reader' cannot change anything" in errors[0]
-    assert validate_plan(plan_of(("t1", "writer", [], False)), AGENTS, sched_ctx.settings, sched_ctx.tools) == []
+    assert (
+        validate_plan(plan_of(("t1", "writer", [], False)), AGENTS, sched_ctx.settings, sched_ctx.tools) == []
+    )
 
 
 def test_config_gives_a_specialist_extra_tools(sched_ctx):
@@ -299,7 +301,36 @@ def test_config_gives_a_specialist_extra_tools(sched_ctx):
     from runtime.config import AgentOverride
 
     sched_ctx.settings.agents["reader"] = AgentOverride(extra_tools=["note"])
-    assert [t.name for t in resolve_tools(AGENTS.get("reader"), sched_ctx.settings, sched_ctx.tools)] == ["note"]
+    assert [t.name for t in resolve_tools(AGENTS.get("reader"), sched_ctx.settings, sched_ctx.tools)] == [
+        "note"
+    ]
     sched_ctx.settings.agents["reader"] = AgentOverride(extra_tools=["no_such_tool"])
     with pytest.raises(Exception, match="not registered"):
         resolve_tools(AGENTS.get("reader"), sched_ctx.settings, sched_ctx.tools)
+
+
+async def test_servers_without_structured_output_get_a_json_in_text_request(sched_ctx):
+    from runtime.errors import ModelError
+
+    good = plan_of(("t1", "reader", [], True))
+    sched_ctx.settings.planner.repair_rounds = 0
+
+    def server(request):
+        if request.response_format is not None:
+            return ModelError(
+                "The model server refused the request (400): unknown field response_format", status=400
+            )
+        return text("Here it is: " + good.model_dump_json())
+
+    model = FunctionModel(server)
+    outcome = await make_plan("x", sched_ctx, model, AGENTS)
+    assert outcome.plan.subtasks[0].id == "t1" and outcome.attempts == 1
+    assert [r.response_format is None for r in model.requests] == [False, True]
+
+
+async def test_planner_memory_goes_to_the_user_message_not_the_system_prompt(sched_ctx):
+    from planner.planner import planner_messages
+
+    messages = planner_messages("do x", AGENTS, sched_ctx, memory="<memory>run 42 wrote notes.md</memory>")
+    assert "run 42" not in messages[0]["content"] and "run 42 wrote notes.md" in messages[1]["content"]
+    assert messages[1]["content"].endswith("Request: do x")
