@@ -18,7 +18,7 @@ from runtime.errors import ModelError, RunCancelled, ShunterError, UsageLimitExc
 from runtime.model import Model, ModelRequest, ModelResponse, ToolCall
 from runtime.usage import Usage
 from tools.base import Tool
-from tools.registry import aexecute_tool
+from tools.registry import NotApproved, aexecute_tool
 
 Status = Literal["succeeded", "failed", "cancelled", "limit"]
 
@@ -100,6 +100,7 @@ async def run_agent(
         or ctx.settings.limits.agent_max_iterations
     )
     result = AgentResult(status="failed", text="", messages=messages)
+    refused: list[str] = []
 
     def finish(status: Status, text: str, error: str | None = None) -> AgentResult:
         result.status, result.text, result.error = status, text, error
@@ -122,9 +123,13 @@ async def run_agent(
             resp = await call_model(ctx, model, request)
             messages.append(resp.to_message())
             if not resp.tool_calls:
+                if refused:  # the user said no: the side effects this subtask exists for did not happen
+                    return finish("failed", resp.text.strip(), "Not approved: " + "; ".join(refused) + ".")
                 return _final(resp, finish)
             outputs = await _run_calls(resp.tool_calls, by_name, ctx)
             for call, out in zip(resp.tool_calls, outputs, strict=True):
+                if isinstance(out, NotApproved):
+                    refused.append(f"{call.name} ({out.summary})")
                 result.tool_calls.append(
                     {"tool": call.name, "arguments": call.arguments[:500], "result_chars": len(out)}
                 )

@@ -13,7 +13,7 @@ from planner.models import Plan
 from planner.planner import PlanOutcome, make_plan
 from router.records import RunResult, SubtaskRecord
 from router.scheduler import Listener, ModelProvider, Scheduler
-from router.synthesis import fallback_answer, synthesize
+from router.synthesis import SynthesisFailed, fallback_answer, synthesize
 from runtime.context import RunContext
 from runtime.errors import RunCancelled
 
@@ -95,6 +95,9 @@ async def execute(
                 result.answer = await synthesize(
                     planned.request, planned.plan, ordered, ctx, models(ctx.settings.model.name)
                 )
+            except SynthesisFailed as e:
+                result.status, result.answer = "failed", e.answer
+                result.error = f"{result.error}; {e}" if result.error else str(e)
             except RunCancelled:
                 result.status = "cancelled"
                 result.answer = fallback_answer(

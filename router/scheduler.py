@@ -124,9 +124,16 @@ class Scheduler:
                         writer_busy = False
                     self._settle(s, task)
         except asyncio.CancelledError:
+            # The run's own task was cancelled (wait_for, a task group): stop the subtasks and
+            # leave every record in a final state, told to the listeners (the store).
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            for rec in self.records.values():
+                if rec.status == "running":
+                    rec.status, rec.error, rec.finished_at = "cancelled", "the run was cancelled", time.time()
+                    self._notify(rec)
+            self._skip_all_pending("not started: the run was cancelled")
             raise
         if self.ctx.cancel.cancelled:
             for rec in self.records.values():
@@ -144,8 +151,8 @@ class Scheduler:
             rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}" if exc else "cancelled"
         rec.finished_at = time.time()
         self._notify(rec)
-        if rec.status == "cancelled":
-            return
+        if rec.status == "cancelled" and self.ctx.cancel.cancelled:
+            return  # the whole run is stopping; run() settles what is left
         if rec.status == "succeeded":
             self._release_dependants(s.id)
         else:

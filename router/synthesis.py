@@ -22,10 +22,19 @@ def fallback_answer(records: list[SubtaskRecord], reason: str | None = None) -> 
     return "\n".join(lines)
 
 
+class SynthesisFailed(ShunterError):
+    """The final answer could not be written; `answer` holds the subtask results instead."""
+
+    def __init__(self, message: str, answer: str):
+        super().__init__(message)
+        self.answer = answer
+
+
 async def synthesize(
     request: str, plan: Plan, records: list[SubtaskRecord], ctx: RunContext, model: Model
 ) -> str:
-    """One subtask that succeeded needs no synthesis: its result is the answer."""
+    """One subtask that succeeded needs no synthesis: its result is the answer. Raises
+    SynthesisFailed (carrying a fallback answer) when the model cannot write it."""
     if len(records) == 1 and records[0].status == "succeeded":
         return records[0].result
     quoted = quote_upstream(
@@ -53,10 +62,22 @@ async def synthesize(
         resp = await call_model(
             sctx, model, ModelRequest(messages=messages, stream=ctx.settings.model.stream, on_text=on_text)
         )
-        return resp.text.strip()
     except RunCancelled:
         raise
     except (ModelError, ShunterError) as e:
-        return fallback_answer(
-            records, f"The final answer could not be written ({e}); the subtask results were:"
+        raise SynthesisFailed(
+            f"The final answer could not be written: {e}",
+            fallback_answer(
+                records, f"The final answer could not be written ({e}); the subtask results were:"
+            ),
+        ) from e
+    if resp.finish_reason == "length" or not resp.text.strip():
+        why = (
+            "it was cut off at the output token limit" if resp.text.strip() else "the model returned nothing"
         )
+        raise SynthesisFailed(
+            f"The final answer is incomplete: {why}.",
+            (resp.text.strip() + "\n\n" if resp.text.strip() else "")
+            + fallback_answer(records, "The subtask results:"),
+        )
+    return resp.text.strip()

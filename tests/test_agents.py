@@ -186,7 +186,8 @@ async def test_approvals_are_asked_and_a_refusal_is_honoured(reg_ctx):
 
     reg_ctx.approve = no
     model = ScriptedModel([tool_call("record_write", name="x"), text("could not")])
-    await run_agent(WRITER, "write", reg_ctx, model)
+    result = await run_agent(WRITER, "write", reg_ctx, model)
+    assert result.status == "failed" and result.error == "Not approved: record_write (write x)."
     assert [a.summary for a in asked] == ["write x"] and asked[0].subtask_id == "t1"
     assert RAN == [] and "not approved" in model.requests[1].messages[-1]["content"]
 

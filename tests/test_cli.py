@@ -147,7 +147,11 @@ def test_run_without_a_terminal_or_yes_refuses_side_effects(test_server, project
     assert "re-run with --yes" in out.stderr
     assert not (project / "summary.txt").exists()
     data = json.loads(out.stdout)
-    assert data["subtasks"][2]["status"] == "succeeded"  # the agent reported it could not write
+    assert out.returncode == 1 and data["status"] == "failed"
+    assert (
+        data["subtasks"][2]["status"] == "failed"
+        and "Not approved: write_file" in data["subtasks"][2]["error"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -176,7 +180,11 @@ def test_unreachable_server_is_exit_2(project):
         ["run", "x", "-w", str(project)],
         env_extra={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k"},
     )
-    assert out.returncode == 2 and "connection to the model server" in out.stderr and "Traceback" not in out.stderr
+    assert (
+        out.returncode == 2
+        and "connection to the model server" in out.stderr
+        and "Traceback" not in out.stderr
+    )
 
 
 def test_wrong_model_name_is_exit_2(test_server, project):

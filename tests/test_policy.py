@@ -4,6 +4,7 @@ they are spelled, everything else asks; unparseable input fails closed."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import threading
 from pathlib import Path
 
@@ -428,3 +429,80 @@ def test_check_command_is_safe_to_call_from_many_threads():
     for t in threads:
         t.join()
     assert results == ["allow"] * 200
+
+
+# ---- security review: forms that looked read-only but are not
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["test -v 'a[$(touch pwned)]'", "test ! -v 'a[$(touch pwned)]'", "[[ 1 -eq 'x[$(touch pwned)]' ]]"],
+)
+def test_bash_runs_code_in_test_subscripts_and_the_policy_asks(command, tmp_path):
+    # Prove the danger with the real bash, then that the policy does not allow it.
+    subprocess.run(["bash", "-c", f"a=(1); {command}"], cwd=tmp_path, capture_output=True, check=False)
+    assert (tmp_path / "pwned").exists()
+    assert check_command(command).decision == "ask"
+
+
+def test_arithmetic_names_in_double_bracket_tests_ask_but_integers_are_allowed():
+    assert check_command("[[ X -eq 1 ]]").decision == "ask"  # X is evaluated from the environment
+    assert check_command("[[ -v a ]]").decision == "ask"
+    assert check_command("[[ 1 -lt 0x10 ]]").decision == "allow"
+    assert check_command("[ X -eq 1 ]").decision == "allow"  # `[` compares integers only
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["sort --o=out x", "sort --o out x", "shuf --o=out -e a", "sed --i s/a/b/ f", "date --s=2020-01-01"],
+)
+def test_one_letter_prefixes_of_forbidden_long_options_are_caught(command):
+    assert check_command(command).decision == "ask"
+
+
+def test_date_asks_for_every_form_that_sets_the_clock():
+    for command in ("date 010100002030", "date -- 0101", "date -s now", "date -us now", "date -I 0101"):
+        assert check_command(command).decision == "ask", command
+    for command in ("date", "date +%s", "date -Iseconds", "date -d yesterday +%F", "date -r setup.py"):
+        assert check_command(command).decision == "allow", command
+
+
+def test_git_option_values_and_no_index_operands_are_checked_as_file_reads():
+    assert "secret" in check_command("git blame --contents=.env f").reason
+    assert "secret" in check_command("git diff --no-index /etc somedir").reason
+    assert check_command("git config --fil .git/config --list").decision == "ask"
+    assert check_command("git log --format=%H -n 3").decision == "allow"
+
+
+def test_awk_programs_that_change_their_files_or_read_the_environment_ask():
+    assert check_command("""awk 'BEGIN{ARGV[1]=".env";ARGC=2}{print}'""").decision == "ask"
+    assert check_command("awk 'BEGIN{print ENVIRON[\"TOKEN\"]}'").decision == "ask"
+
+
+def test_xargs_asks_when_file_names_come_from_data():
+    for command in ("xargs cat < list", "xargs -a list cat", "xargs --arg=list cat", "cat list | xargs cat",
+                    "find . | sort list | xargs cat", "xargs cat <<< a.txt"):  # fmt: skip
+        assert check_command(command).decision == "ask", command
+    for command in (
+        "find . -name '*.py' | sort | xargs grep -n x",
+        "git ls-files | xargs wc -l",
+        "xargs ls < list",
+    ):
+        assert check_command(command).decision == "allow", command
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["~/.cache/huggingface/token", "~/.my.cnf", "~/.cargo/credentials.toml", "~/.pgpass", "~/.netrc", "~/.npmrc",
+     "~/.pypirc", "~/.docker/config.json", "~/.kube/config", "/run/secrets/db", "/etc/ssl/private/server"],
+)  # fmt: skip
+def test_credential_files_are_secrets(path):
+    verdict = check_command(f"cat {path}")
+    assert verdict.decision == "ask"
+    assert "secret" in verdict.reason
+
+
+def test_recursive_search_of_the_workspace_stays_allowed_but_named_secrets_ask():
+    assert check_command("grep -r KEY .").decision == "allow"
+    assert check_command("rg -uu KEY").decision == "allow"
+    assert check_command("rg -uu KEY .env").decision == "ask"

@@ -84,6 +84,9 @@ class Analyzer:
         self.programs: list[str] = []
         self.tags: set[str] = set()
         self.pipeline: str | None = None  # source of the pipeline being walked, for reasons
+        # The words of the earlier stages of the pipeline being walked (None for a stage that is
+        # not a simple command), so xargs can tell file names listed by find from file contents.
+        self.upstream: list[list[str] | None] = []
         self.words: list[str] = []  # every literal word, for checks across commands
 
     # ---- results
@@ -216,6 +219,7 @@ class Analyzer:
 
     def v_pipeline(self, node: Any, fed: Any, *, tail: bool = False) -> None:
         outer, self.pipeline = self.pipeline, node_text(node.parent if tail else node)
+        outer_upstream, self.upstream = self.upstream, [] if not tail else [None]
         first = not tail
         for child in node.children:
             if not child.is_named:
@@ -225,8 +229,9 @@ class Analyzer:
                     )
                 continue
             self.visit(child, fed if first else "pipe")
+            self.upstream.append(_stage_words(child))
             first = False
-        self.pipeline = outer
+        self.pipeline, self.upstream = outer, outer_upstream
 
     def v_isolated(self, node: Any, fed: Any) -> None:
         # Subshells and substitutions: a `cd` inside does not move the commands after them.
@@ -295,10 +300,15 @@ class Analyzer:
         self.nested(node)
 
     def v_test(self, node: Any, fed: Any) -> None:
-        # `[ -f x ]` and `[[ ... ]]` only test; with literal words nothing else can happen.
+        # `[ -f x ]` and `[[ ... ]]` only test; with literal words nothing else can happen,
+        # except where bash evaluates a word as arithmetic (see `_arithmetic_test`).
         if b"$" in node.text or b"`" in node.text:
             self.ask(f"{snip(node_text(node))} tests a value expanded at run time.")
             self.nested(node)
+            return
+        problem = _arithmetic_test(node)
+        if problem:
+            self.ask(f"{snip(node_text(node))} {problem}")
         else:
             self.programs.append("test")
 
@@ -557,6 +567,45 @@ def _input_kind(redirects: Sequence[Any]) -> Any:
                 else:
                     kind = ("file", word_of(dest).text if dest is not None else None, False)
     return kind
+
+
+def _stage_words(node: Any) -> list[str] | None:
+    """The literal words of a pipeline stage that is a simple command without redirections."""
+    if node.type != "command":
+        return None
+    name = node.child_by_field_name("name")
+    if name is None:
+        return None
+    words = [word_of(name), *(word_of(a) for a in node.children_by_field_name("argument"))]
+    if any(w.text is None for w in words):
+        return None
+    return [w.text or "" for w in words]
+
+
+_ARITH_OPS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
+_INTEGER_RE = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|[0-9]+)")
+
+
+def _arithmetic_test(node: Any) -> str | None:
+    """Why a test evaluates a word as arithmetic: `-v`/`-R` subscripts (`a[x]`), and inside
+    `[[ ]]` the operands of -eq/-lt/..., where a name is looked up and evaluated in turn, so
+    an environment value like `a[$(cmd)]` runs cmd."""
+    double = node.children[0].type == "[[" if node.children else True
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.children)
+        if n.type != "test_operator":
+            continue
+        op = node_text(n)
+        if op in ("-v", "-R"):
+            return f"uses `{op}`, whose variable subscript bash evaluates as arithmetic."
+        if double and op in _ARITH_OPS and n.parent is not None:
+            for side in ("left", "right"):
+                operand = n.parent.child_by_field_name(side)
+                if operand is not None and not _INTEGER_RE.fullmatch(node_text(operand)):
+                    return f"compares {snip(node_text(operand))} with `{op}`, which bash evaluates as arithmetic."
+    return None
 
 
 def _calls_itself(body: Any, name: str) -> bool:

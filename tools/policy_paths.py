@@ -157,7 +157,8 @@ _SECRET_NAMES = frozenset(
         ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".password-store", ".netrc", ".pgpass",
         ".git-credentials", ".npmrc", ".pypirc", ".vault-token", ".bash_history", ".zsh_history",
         ".python_history", ".psql_history", ".mysql_history", ".env", ".envrc", "id_rsa", "id_dsa",
-        "id_ecdsa", "id_ed25519", "credentials", "credentials.json", ".htpasswd", "shadow", "gshadow",
+        "id_ecdsa", "id_ed25519", "credentials", "credentials.json", "credentials.toml", ".htpasswd", "shadow",
+        "gshadow", ".my.cnf",
     }
 )  # fmt: skip
 _SECRET_GLOBS = (
@@ -178,7 +179,11 @@ _SECRET_SUBPATHS = (
     ".config/hub",
     ".local/share/keyrings",
     ".docker/config.json",
+    ".cache/huggingface/",
+    ".cargo/credentials",
 )
+# Directories that hold nothing but secrets (Docker and Kubernetes secrets, TLS private keys).
+_SECRET_DIRS = ("/run/secrets", "/var/run/secrets", "/etc/ssl/private")
 _SECRET_TEMPLATE_RE = re.compile(
     r"\.env\.(?:example|sample|template|dist|defaults)\b"
 )  # checked-in templates
@@ -197,7 +202,7 @@ _SECRET_PATH_GLOBS = (
     "/proc/*/mem",
     "/proc/kcore",
 )
-_SECRET_HINT = re.compile(r"ssh|gnupg|aws|azure|kube|docker|password|netrc|pgpass|credential|npmrc|pypirc|vault|history|env|id_|htpasswd|shadow|sudoers|environ|/mem|kcore|\.pem|\.key|\.p12|\.pfx|\.kdbx|\.config/|/dev/|keyrings|[*?\[]")  # fmt: skip
+_SECRET_HINT = re.compile(r"ssh|gnupg|aws|azure|kube|docker|password|netrc|pgpass|credential|npmrc|pypirc|vault|history|env|id_|htpasswd|shadow|sudoers|environ|/mem|kcore|huggingface|my\.cnf|cargo|secrets|ssl/private|\.pem|\.key|\.p12|\.pfx|\.kdbx|\.config/|/dev/|keyrings|[*?\[]")  # fmt: skip
 
 
 def shown(path: str) -> str:
@@ -237,6 +242,9 @@ def secret_in(path: str) -> str | None:
             return f"the raw device {path}"
         if any(fnmatch.fnmatchcase(path, g) for g in _SECRET_PATH_GLOBS):
             return path
+        for d in _SECRET_DIRS:
+            if path == d or path.startswith(d + "/"):
+                return path
         if any(c in GLOB_CHARS for c in path) and any(fnmatch.fnmatchcase(s, path) for s in _SECRET_PATHS):
             return path
     return None
@@ -244,4 +252,4 @@ def secret_in(path: str) -> str | None:
 
 # Trees whose contents hold secrets: searching them recursively (grep -r x /) or handing them
 # to another command through xargs reads ~/.ssh, /etc/shadow and the like along the way.
-SECRET_ROOTS = frozenset({"/", HOME, "/home", "/etc", "/proc", "/root", "/var", "/*", HOME + "/*"})
+SECRET_ROOTS = frozenset({"/", HOME, "/home", "/etc", "/proc", "/root", "/var", "/run", "/*", HOME + "/*"})

@@ -307,7 +307,35 @@ def _ro_printf(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
 
 
 def _ro_test(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+    # bash evaluates the subscript of `test -v 'a[$(cmd)]'` as arithmetic, running cmd, and a
+    # name in the subscript is evaluated recursively from the environment; -R likewise names a
+    # variable. An operand with `[` and `$` or a backquote is refused in every position, in case
+    # another bash version evaluates it too.
+    for t in args:
+        if t in ("-v", "-R"):
+            return (
+                f"{snip(c.src)}: `test {t}` evaluates a variable name, whose subscript bash can run as code."
+            )
+        if "[" in t and ("$" in t or "`" in t):
+            return (
+                f"{snip(c.src)} tests an array subscript with an expansion ({t}), which bash can run as code."
+            )
     return []
+
+
+def _ro_date(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+    # `date 010100002030` (MMDDhhmm[[CC]YY][.ss]) sets the clock like `date -s`: an operand
+    # that is not a +FORMAT is a new date.
+    # -I takes an optional value, attached only (-Iseconds): cut it off so it is not read as -s.
+    args = [t[: t.index("I") + 1] if t[:2] != "--" and t[:1] == "-" and "I" in t else t for t in args]
+    opts, idx = scan_options(args, "dfrs", ("--date", "--file", "--reference", "--set", "--rfc-3339"))
+    bad = has_option(opts, "s", ("--set",))
+    if bad:
+        return f"{snip(c.src)}: `date {bad}` sets the system clock."
+    for i in idx:
+        if not args[i].startswith("+"):
+            return f"{snip(c.src)}: `date {args[i]}` sets the system clock (only +FORMAT operands are read-only)."
+    return [v for _, v in opts if v]
 
 
 # --------------------------------------------------------------------------- git
@@ -353,8 +381,15 @@ def _ro_git(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     problem = _git_subcommand_problem(sub, rest)
     if problem:
         return f"{snip(c.src)} {problem}"
-    # `git diff --no-index /etc/shadow x` and `git show HEAD:.env` read files too.
-    return [t.split(":", 1)[-1] for t in rest if not t.startswith("-")]
+    operands = [t.split(":", 1)[-1] for t in rest if not t.startswith("-")]
+    if sub == "diff" and "--no-index" in rest:
+        # `git diff --no-index /etc x` compares two directories file by file.
+        problem = _recursive_secret_root(a, c, operands)
+        if problem:
+            return problem
+    # `git show HEAD:.env` reads files too, and so do option values (`git blame --contents=.env`).
+    values = [t.split("=", 1)[1] for t in rest if t.startswith("-") and "=" in t]
+    return operands + values
 
 
 def _git_subcommand_problem(sub: str, rest: list[str]) -> str | None:
@@ -379,6 +414,8 @@ def _git_subcommand_problem(sub: str, rest: list[str]) -> str | None:
     if sub == "worktree" and not (positionals and positionals[0] == "list"):
         return "changes worktrees."
     if sub == "config":
+        if any(o == "-f" or long_match(o, ("--file", "--blob")) for o in opts):
+            return "reads git configuration from another file (`git config --file`)."
         reads = {"--get", "--get-all", "--get-regexp", "--list", "-l", "--get-urlmatch", "--get-color"}
         writes = {"--add", "--unset", "--unset-all", "--replace-all", "--edit", "-e", "--rename-section",
                   "--remove-section", "set", "unset", "edit", "rename-section", "remove-section"}  # fmt: skip
@@ -473,9 +510,7 @@ READ_ONLY: dict[str, ReadOnlyChecker] = {
     "dirname": _NO_FILES,
     "realpath": _NO_FILES,
     "readlink": _NO_FILES,
-    "date": _ro(
-        "dfr", ("--date", "--file", "--reference"), "s", ("--set",), files=False, why="sets the system clock"
-    ),
+    "date": _ro_date,
     "true": _NO_FILES,
     "false": _NO_FILES,
     ":": _NO_FILES,

@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING
 
 from tools.policy_danger import code_danger
 from tools.policy_readonly import HARMLESS_OPTIONS
-from tools.policy_words import DYN, Cmd, Word, literal, option_values, scan_options, skip_options, snip
+from tools.policy_words import (
+    DYN,
+    Cmd,
+    Word,
+    literal,
+    long_match,
+    option_values,
+    scan_options,
+    skip_options,
+    snip,
+)
 
 if TYPE_CHECKING:
     from tools.policy import Analyzer
@@ -166,7 +176,7 @@ _XARGS_LONG = frozenset({"--arg-file", "--delimiter", "--max-lines", "--max-args
 def _r_xargs(a: Analyzer, c: Cmd) -> None:
     texts = c.texts()
     i = 0
-    interactive = False
+    interactive = arg_file = False
     while i < len(texts):
         t = texts[i]
         if t == "--":
@@ -175,13 +185,17 @@ def _r_xargs(a: Analyzer, c: Cmd) -> None:
         if not t.startswith("-") or t == "-":
             break
         if t.startswith("--"):
-            interactive |= t in ("--interactive", "--open-tty")
-            i += 2 if ("=" not in t and t in _XARGS_LONG and t != "--replace") else 1
+            name = t.split("=", 1)[0]
+            interactive |= bool(long_match(name, ("--interactive", "--open-tty")))
+            arg_file |= bool(long_match(name, ("--arg-file",)))
+            full = long_match(name, _XARGS_LONG)
+            i += 2 if ("=" not in t and full and full != "--replace") else 1
             continue
         consumed = False
         for j in range(1, len(t)):
             ch = t[j]
             interactive |= ch in "po"
+            arg_file |= ch == "a"
             if ch in _XARGS_VALUE:
                 consumed = j == len(t) - 1
                 break
@@ -199,6 +213,64 @@ def _r_xargs(a: Analyzer, c: Cmd) -> None:
     base = head.rsplit("/", 1)[-1]
     if base not in HARMLESS_OPTIONS:
         a.ask(f"{snip(c.src)}: xargs appends input words to `{base}`, where they could act as options.")
+    if base not in _NAMES_ONLY and (arg_file or not _names_from_listing(a, c)):
+        # `xargs cat < list`: the file names are data nobody has checked (.env, ~/.ssh/id_rsa).
+        a.ask(f"{snip(c.src)}: `{base}` reads files whose names xargs takes from data that is not checked.")
+
+
+# Programs that look at file names or metadata, never contents, so any name is harmless.
+_NAMES_ONLY = frozenset({"echo", "printf", "basename", "dirname", "realpath", "readlink", "ls", "stat", "du",
+                         "which", "true", "false", "test", "[", "seq", "expr"})  # fmt: skip
+# Programs that print file names (or literal words, checked as tokens) rather than file contents.
+_LISTERS = frozenset({"find", "ls", "echo", "printf", "fd", "fdfind", "locate"})
+_GIT_LISTING = frozenset({"ls-files", "ls-tree", "diff", "status", "grep"})
+# Filters that pass the names on: fine between a lister and xargs, reading only their input.
+_FILTERS = frozenset({"sort", "uniq", "head", "tail", "grep", "egrep", "fgrep", "sed", "awk", "tr", "rev",
+                      "tac", "shuf"})  # fmt: skip
+_SCRIPTED = frozenset({"grep", "egrep", "fgrep", "sed", "awk"})
+
+
+def _names_from_listing(a: Analyzer, c: Cmd) -> bool:
+    """Whether xargs reads its words from a pipeline that lists file names (`find . | sort |
+    xargs grep x`) rather than from a file, a heredoc or the contents of files."""
+    if c.fed != "pipe" or not a.upstream or a.upstream[0] is None:
+        return False
+    first = a.upstream[0]
+    base = first[0].rsplit("/", 1)[-1]
+    listing = (
+        base in _LISTERS
+        or (base == "git" and len(first) > 1 and first[1] in _GIT_LISTING)
+        or (base in ("grep", "egrep", "fgrep", "rg") and _lists_names(first[1:]))
+    )
+    if not listing:
+        return False
+    # Filters in between must read only their input: an operand could be a file of names.
+    return all(_reads_only_input(stage) for stage in a.upstream[1:])
+
+
+def _reads_only_input(stage: list[str] | None) -> bool:
+    """A filter given no file operand: numbers (head -n 5) and the pattern of grep, sed or awk
+    are the only words allowed besides options."""
+    if stage is None:
+        return False
+    base = stage[0].rsplit("/", 1)[-1]
+    if base not in _FILTERS:
+        return False
+    if base == "tr":
+        return True
+    words = [t for t in stage[1:] if not t.startswith("-") and not t.isdigit()]
+    script_in_option = any(
+        t.startswith(("-e", "-f", "--regexp", "--expression", "--file")) for t in stage[1:]
+    )
+    return not words or (len(words) == 1 and base in _SCRIPTED and not script_in_option)
+
+
+def _lists_names(args: list[str]) -> bool:
+    return any(
+        t in ("--files", "--files-with-matches", "--files-without-match", "--count")
+        or (t.startswith("-") and not t.startswith("--") and ("l" in t or "L" in t))
+        for t in args
+    )
 
 
 def _r_busybox(a: Analyzer, c: Cmd) -> None:

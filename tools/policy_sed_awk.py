@@ -104,6 +104,12 @@ def _awk_problem(prog: str) -> str | None:
             i = j
             if ident in ("system", "getline"):
                 return f"uses `{ident}`, which can run commands or read other files"
+            if ident in ("ARGV", "ARGC"):
+                # `BEGIN{ARGV[1]=".env"; ARGC=2}` changes which files awk reads; a plain read of
+                # ARGV cannot be told from a write here (split, sub and for-in assign to it too).
+                return f"uses `{ident}`, which can change the files it reads"
+            if ident == "ENVIRON":
+                return f"reads `{ident}`, which exposes the environment and its secrets"
             if ident in ("print", "printf"):
                 print_depth = depth
             operand = ident not in _AWK_NOT_OPERAND

@@ -236,7 +236,7 @@ def scan_options(
             break
         if a.startswith("--"):
             name, eq, val = a.partition("=")
-            if not eq and name in long_values and i + 1 < len(args):
+            if not eq and _takes_value(name, long_values) and i + 1 < len(args):
                 i += 1
                 val, eq = args[i], "="
             opts.append((name, val if eq else None))
@@ -257,9 +257,15 @@ def scan_options(
     return opts, operands
 
 
+def _takes_value(name: str, long_values: frozenset[str]) -> bool:
+    # `sort --o FILE`: an abbreviation of a value option takes the next word as its value too.
+    return name in long_values or (len(name) > 2 and any(v.startswith(name) for v in long_values))
+
+
 def long_match(name: str, forbidden: Iterable[str]) -> str | None:
-    """GNU getopt accepts unambiguous prefixes (`--out` for `--output`): match them too."""
-    if not name.startswith("--") or len(name) < 4:
+    """GNU getopt accepts every unambiguous prefix, down to one letter (`--o` for `--output`):
+    match them all. An ambiguous prefix makes the program fail, so matching it costs nothing."""
+    if not name.startswith("--") or len(name) < 3:
         return None
     for f in forbidden:
         if f.startswith(name) or name.startswith(f):

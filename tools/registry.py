@@ -19,6 +19,17 @@ from tools.base import Tool, drop_nulls_for_defaults
 from tools.truncate import truncate_result
 
 
+class NotApproved(str):
+    """The text a refused call returns to the model; `summary` says what was refused."""
+
+    def __new__(cls, text: str, summary: str) -> NotApproved:
+        obj = super().__new__(cls, text)
+        obj.summary = summary
+        return obj
+
+    summary: str
+
+
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = ()):
         self._tools: dict[str, Tool] = {}
@@ -117,7 +128,10 @@ async def aexecute_tool(
             request = t.approval(ctx, parsed.model_dump())
             if request is not None and not await _ask(ctx, request):
                 ctx.emit("tool.refused", tool=name, reason="not approved")
-                return f"{name} was not approved by the user; it was not run. Do not retry it; report what you could not do."
+                return NotApproved(
+                    f"{name} was not approved by the user; it was not run. Do not retry it; report what you could not do.",
+                    request.summary,
+                )
         result = await ctx.cancel.guard(t.invoke(ctx, parsed))
         text = result if isinstance(result, str) else json.dumps(result, default=str)
     except (RunCancelled, UsageLimitExceeded):
