@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_CLOSERS = re.compile(r"</?\s*(tool_result|subtask_result)", re.IGNORECASE)
+_GAP = r"[\s\u200b-\u200f\u2060\ufeff_-]*"  # spaces, zero-width characters, separators
+_CLOSERS = re.compile(
+    r"[<\uff1c\ufe64]" + _GAP + r"/?" + _GAP
+    + r"(" + _GAP.join("tool") + _GAP + _GAP.join("result")
+    + r"|" + _GAP.join("subtask") + _GAP + _GAP.join("result")
+    + r"|" + _GAP.join("memory") + r"|" + _GAP.join("conversation") + r")",
+    re.IGNORECASE,
+)
 
 
 def _defuse(text: str) -> str:
-    # A tool result that contains "</tool_result>" must not end the block early.
-    return _CLOSERS.sub(lambda m: m.group(0).replace("<", "&lt;"), text)
+    # Untrusted text must not close (or open) a data block early, whatever the spelling:
+    # "</tool_result>", "< /tool_result>", fullwidth brackets, zero-width characters inside.
+    return _CLOSERS.sub(lambda m: "&lt;" + m.group(0)[1:], text)
 
 
 def quote_tool_result(tool: str, text: str) -> str:

@@ -77,6 +77,8 @@ async def _call(
     def on_retry(exc: BaseException, delay: float, attempt_no: int) -> None:
         nonlocal retries
         retries += 1
+        if request.on_text:  # text a failed stream already showed is about to come again
+            request.on_text("\n[retrying] ")
         ctx.emit(
             "model.retry",
             level="WARNING",
