@@ -3,25 +3,62 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+import threading
 
 from runtime.context import ApprovalRequest, Approver, approve_all
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """Model-written text made safe to print: control characters (ANSI escapes, carriage
+    returns that hide part of a line, bidi overrides) are shown as escapes, never obeyed."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode(), text)
+
+
+class _Lines:
+    """One reader of stdin for the whole run. A prompt that is abandoned (its subtask timed out
+    or the run was cancelled) stops waiting without taking the next line, so an answer always
+    goes to the prompt on screen."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str] | None = None
+
+    async def next(self) -> str:
+        if self.queue is None:
+            loop, queue = asyncio.get_running_loop(), asyncio.Queue[str]()
+            self.queue = queue
+
+            def pump() -> None:
+                for line in sys.stdin:
+                    loop.call_soon_threadsafe(queue.put_nowait, line)
+                loop.call_soon_threadsafe(queue.put_nowait, "")  # end of input: no more answers
+
+            threading.Thread(target=pump, name="shunter-stdin", daemon=True).start()
+        line = await self.queue.get()
+        if line == "":
+            self.queue.put_nowait("")  # every later prompt sees the end of input too
+        return line
+
+
 def interactive_approver() -> Approver:
     always: set[str] = set()
+    lines = _Lines()
 
     async def ask(request: ApprovalRequest) -> bool:
         if request.kind in always:
             return True
         who = f"{request.subtask_id} · {request.agent}" if request.subtask_id else "tool"
         err = sys.stderr
-        err.write(f"\n── approval needed ({who}) ── {request.tool}: {request.summary}\n")
+        err.write(f"\n── approval needed ({who}) ── {request.tool}: {shown(request.summary)}\n")
         if request.detail:
-            err.write(request.detail.rstrip() + "\n")
+            err.write(shown(request.detail.rstrip()) + "\n")
         err.write("Allow? [y]es / [n]o / [a]lways for this run: ")
         err.flush()
-        answer = (await asyncio.to_thread(sys.stdin.readline)).strip().lower()
+        answer = (await lines.next()).strip().lower()
         if answer in ("a", "always"):
             always.add(request.kind)
             return True
@@ -37,7 +74,7 @@ def refusing_approver() -> Approver:
         if request.kind not in told:
             told.add(request.kind)
             sys.stderr.write(
-                f"Refused {request.tool} ({request.summary}): it needs approval and there is no terminal; "
+                f"Refused {request.tool} ({shown(request.summary)}): it needs approval and there is no terminal; "
                 "re-run with --yes to approve what the policy allows.\n"
             )
         return False
@@ -51,10 +88,10 @@ def announcing_approver() -> Approver:
     async def announce(request: ApprovalRequest) -> bool:
         who = f"{request.subtask_id} · {request.agent}" if request.subtask_id else "tool"
         sys.stderr.write(
-            f"── approval auto-granted for the demo ({who}) ── {request.tool}: {request.summary}\n"
+            f"── approval auto-granted for the demo ({who}) ── {request.tool}: {shown(request.summary)}\n"
         )
         if request.detail:
-            sys.stderr.write(request.detail.rstrip() + "\n")
+            sys.stderr.write(shown(request.detail.rstrip()) + "\n")
         return True
 
     return announce

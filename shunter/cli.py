@@ -154,11 +154,21 @@ def check_path(
     path: Annotated[str, typer.Argument(help="A path to judge against the workspace scope.")],
     workspace: Workspace = Path("."),
     as_json: JsonFlag = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Judge a write (protected paths are refused).")
+    ] = False,
 ) -> None:
     """The path scope's verdict: whether a tool may touch PATH in the workspace."""
+    from runtime.config import load_settings
+    from tools.pathscope import PathScope
     from tools.pathscope import check_path as verdict_of
 
-    verdict = _guard(lambda: verdict_of(workspace, path), as_json)
+    def judge() -> dict:
+        verdict_of(workspace, ".")  # one clear sentence when the workspace does not exist
+        protected = load_settings(workspace.resolve()).tools.protected_paths
+        return PathScope(workspace.resolve(), protected).check(path, write=write).to_dict()
+
+    verdict = _guard(judge, as_json)
     if as_json:
         print(json.dumps(verdict))
     else:
@@ -200,10 +210,42 @@ def _register_state_commands() -> None:
 _register_state_commands()
 
 
+class _Recorder:
+    """Passes writes through and remembers them, to see what a usage error printed."""
+
+    def __init__(self, stream: Any):
+        self.stream, self.text, self.written = stream, "", False
+
+    def write(self, s: str) -> int:
+        self.written = self.written or bool(s)
+        self.text = (self.text + s)[-4000:]
+        return self.stream.write(s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _usage_message(text: str) -> str:
+    lines = [line.strip(" │╭╮╰╯─\t") for line in text.splitlines()]
+    lines = [x for x in lines if x and not x.startswith(("Usage:", "Try ", "Error"))]
+    return " ".join(lines) or "Bad usage; see --help."
+
+
 def main() -> Any:
+    # --json promises one JSON object on stdout even when typer rejects a flag or argument.
+    as_json = "--json" in sys.argv[1:]
+    out, err = sys.stdout, sys.stderr
+    if as_json:
+        sys.stdout, sys.stderr = _Recorder(out), _Recorder(err)
     try:
-        return app()
+        app()
+    except SystemExit as e:
+        if as_json and e.code == 2 and not sys.stdout.written:  # type: ignore[union-attr]
+            message = _usage_message(sys.stderr.text)  # type: ignore[union-attr]
+            out.write(json.dumps({"status": "error", "error": message, "exit_code": 2}) + "\n")
+        raise
     finally:
+        sys.stdout, sys.stderr = out, err
         # Skip the collector's walk over every object at interpreter exit: it was most of the
         # time between a Ctrl-C and the process being gone.
         gc.freeze()

@@ -37,3 +37,25 @@ async def test_yes_approves(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert await choose_approver(True)(WRITE) is True
     assert await choose_approver(False)(WRITE) is False  # StringIO is not a terminal
+
+
+async def test_an_abandoned_prompt_does_not_take_the_next_answer(monkeypatch):
+    import asyncio
+    import os
+
+    r, w = os.pipe()
+    monkeypatch.setattr("sys.stdin", os.fdopen(r))
+    ask = interactive_approver()
+    first = asyncio.create_task(ask(WRITE))  # its subtask will time out before anyone answers
+    await asyncio.sleep(0.05)
+    first.cancel()
+    os.write(w, b"y\n")
+    assert await asyncio.wait_for(ask(COMMAND), 2) is True
+    os.close(w)
+
+
+def test_model_text_cannot_hide_part_of_a_prompt():
+    from shunter.approve import shown
+
+    assert shown("rm -rf src #\r\x1b[2Kls -la") == "rm -rf src #\\r\\x1b[2Kls -la"
+    assert shown("line one\nline two\tok") == "line one\nline two\tok"
