@@ -9,7 +9,6 @@ import threading
 
 from runtime.context import ApprovalRequest, Approver, approve_all
 
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 

@@ -53,9 +53,16 @@ def register(app: typer.Typer, guard, fail) -> None:
         max_parallel: Annotated[
             int | None, typer.Option("--max-parallel", help="Subtasks running at once.")
         ] = None,
+        max_cost: Annotated[
+            float | None,
+            typer.Option(
+                "--max-cost", help="Budget in USD for the whole run, counting what it spent before resuming."
+            ),
+        ] = None,
         as_json: JsonFlag = False,
     ) -> None:
-        """Continue a run that crashed, was killed, cancelled or failed; finished subtasks are not run again."""
+        """Continue a run that crashed, was killed, cancelled or failed; finished subtasks are not run again.
+        The run keeps the flags it was started with (model, budget, ...); flags given here replace them."""
         code = guard(
             lambda: resume_command(
                 run_id,
@@ -65,6 +72,7 @@ def register(app: typer.Typer, guard, fail) -> None:
                 as_json=as_json,
                 model=model,
                 max_parallel=max_parallel,
+                max_cost=max_cost,
             ),
             as_json,
         )
@@ -198,10 +206,11 @@ def resume_command(
     as_json: bool,
     model: str | None = None,
     max_parallel: int | None = None,
+    max_cost: float | None = None,
 ) -> int:
     import asyncio
 
-    from router.persist import resumable_run
+    from router.persist import merge_overrides, resumable_run
     from shunter.api import prepare
     from shunter.approve import choose_approver
     from shunter.commands import _overrides, _planning_errors, _print_result
@@ -209,9 +218,10 @@ def resume_command(
     ws, store = _store(workspace)
     with store:
         row = resumable_run(store, ref)
-        ctx = prepare(
-            ws, overrides=_overrides(model, max_parallel), approve=choose_approver(yes), run_id=row["id"]
-        )
+        # The flags the run was started with, under the ones given now.
+        overrides = merge_overrides(row["overrides"] or {}, _overrides(model, max_parallel, max_cost))
+        ctx = prepare(ws, overrides=overrides, approve=choose_approver(yes), run_id=row["id"])
+        ctx.overrides = overrides  # what the run is resumed with; prepare may set it too
         ctx.store = store
         if not as_json:
             done = sum(1 for s in store.subtasks(row["id"]) if s["status"] == "succeeded")
