@@ -31,6 +31,8 @@ class ApprovalRequest:
     agent: str | None = None
     read_only: bool = False
     """The subtask was planned read-only: tools with a read-only mode must stay in it."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """The command-line settings of the run, kept with it so a resume applies them again."""
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[bool]]

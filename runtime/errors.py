@@ -50,6 +50,9 @@ class UsageLimitExceeded(ShunterError):
 
     def __init__(self, limit: str, value: float, maximum: float, when: str = "before the call"):
         self.limit, self.value, self.maximum = limit, value, maximum
+        if value != value:  # NaN: the limit cannot be measured, `when` says why
+            super().__init__(f"Usage limit {limit} of {maximum:g} {when.strip('()')}.")
+            return
         super().__init__(
             f"Usage limit {limit} reached {when}: {value:g} would exceed the maximum of {maximum:g}."
         )

@@ -39,7 +39,7 @@ def prepare(
 ) -> RunContext:
     """A RunContext for `workspace` with settings from its config, the environment and `overrides`."""
     ws = check_workspace(workspace)
-    return make_context(ws, settings or settings_for(ws, overrides), approve, **kw)
+    return make_context(ws, settings or settings_for(ws, overrides), approve, overrides=overrides or {}, **kw)
 
 
 async def plan(

@@ -16,6 +16,7 @@ from agents.registry import default_agents, may_write, resolve_tools
 from router.persist import FollowUp
 from router.records import RunResult
 from router.run import Planned
+from runtime.config import Settings
 from runtime.context import approve_all
 from runtime.errors import ConfigError, ModelError, RunCancelled
 from runtime.store import STATE_FILE, Store
@@ -222,6 +223,22 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
             await model.aclose()
 
 
+def _check_budget_can_be_enforced(settings: Settings) -> None:
+    if settings.limits.max_cost_usd is None:
+        return
+    from runtime.prices import PriceTable
+
+    prices = PriceTable.load(settings.prices)
+    models = {settings.model.name, settings.planner.model or settings.model.name}
+    models |= {o.model for o in settings.agents.values() if o.model}
+    unpriced = sorted(m for m in models if prices.get(m) is None)
+    if unpriced:
+        raise ConfigError(
+            f"--max-cost cannot be enforced: no price is known for {', '.join(unpriced)}; "
+            'add one under [prices."MODEL"] in .shunter/config.toml, or run without a budget.'
+        )
+
+
 def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx=None) -> int:
     if not request.strip():
         raise ConfigError(
@@ -233,7 +250,8 @@ def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx
         settings = settings_for(ws, overrides)
         if model is None:  # a missing key fails here, before anything is written to the workspace
             OpenAIProvider(settings)(settings.planner.model or settings.model.name)
-        ctx = prepare(ws, settings=settings, approve=choose_approver(opts.yes))
+        _check_budget_can_be_enforced(settings)
+        ctx = prepare(ws, settings=settings, overrides=overrides, approve=choose_approver(opts.yes))
     if ctx.sandbox is not None and not opts.as_json:
         _err(f"Sandbox for commands: {ctx.sandbox.kind} ({ctx.sandbox.detail})")
     models = _provider(model, ctx.settings)
