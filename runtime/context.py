@@ -29,10 +29,6 @@ class ApprovalRequest:
     """A diff for writes and edits, the policy reason for commands."""
     subtask_id: str | None = None
     agent: str | None = None
-    read_only: bool = False
-    """The subtask was planned read-only: tools with a read-only mode must stay in it."""
-    overrides: dict[str, Any] = field(default_factory=dict)
-    """The command-line settings of the run, kept with it so a resume applies them again."""
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[bool]]
@@ -107,6 +103,8 @@ class RunContext:
     agent: str | None = None
     read_only: bool = False
     """The subtask was planned read-only: tools with a read-only mode must stay in it."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """The command-line settings of the run, kept with it so a resume applies them again."""
     approval_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Parallel subtasks ask one at a time: shared by every view of the run."""
 

@@ -60,8 +60,48 @@ def test_protected_paths_that_exist_inside_the_workspace_are_bound_read_only(tmp
     argv = sandbox_argv(
         ["true"], workspace=ws, network=False, protected=[".git/hooks", ".git/config", ".shunter", ".env"]
     )
-    ro = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"]
-    assert ro == ["/", str(ws / ".git" / "hooks"), str(ws / ".git" / "config")]
+    ro = [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 1].startswith(str(ws))]
+    assert ro == [str(ws / ".git" / "hooks"), str(ws / ".git" / "config")]
+
+
+def _binds(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 2] for i, a in enumerate(argv) if a == flag]
+
+
+def test_git_and_shunter_are_pinned_before_their_leaves_are_bound_read_only(tmp_path):
+    ws = tmp_path / "ws"
+    for rel in (".git/info", ".git/modules/sub", ".shunter"):
+        (ws / rel).mkdir(parents=True)
+    for rel in (".git/config", ".git/config.worktree", ".git/commondir"):
+        (ws / rel).write_text("")
+    argv = sandbox_argv(["true"], workspace=ws, network=False, homes=[])
+    git, shunter = str(ws / ".git"), str(ws / ".shunter")
+    assert _binds(argv, "--bind") == [str(ws), git, shunter]
+    # .git had no hooks folder: it was created so it could be bound read-only.
+    assert (ws / ".git" / "hooks").is_dir()
+    ro = _binds(argv, "--ro-bind")
+    for rel in (".git/hooks", ".git/config", ".git/config.worktree", ".git/commondir", ".git/info", ".git/modules",
+                ".shunter"):  # fmt: skip
+        assert str(ws / rel) in ro
+        assert argv.index(str(ws / rel)) > argv.index(git)
+
+
+def test_homes_are_hidden_before_the_workspace_is_bound(tmp_path):
+    home = tmp_path / "home"
+    ws = home / "ws"
+    ws.mkdir(parents=True)
+    argv = sandbox_argv(["true"], workspace=ws, network=False, homes=[home])
+    tmpfs = [argv[i + 1] for i, a in enumerate(argv) if a == "--tmpfs"]
+    assert tmpfs == ["/tmp", str(home)]
+    assert argv.index(str(home)) < argv.index("--bind")
+    assert sandbox_module.Path("/root").resolve() in sandbox_module.home_dirs() or not Path("/root").is_dir()
+
+
+def test_shadow_files_read_as_dev_null(tmp_path):
+    argv = sandbox_argv(["true"], workspace=tmp_path, network=False)
+    hidden = [argv[i + 2] for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 1] == "/dev/null"]
+    expected = [p for p in ("/etc/shadow", "/etc/gshadow") if Path(p).is_file()]
+    assert set(expected) <= set(hidden)
 
 
 def test_sandbox_info_is_a_frozen_dataclass_with_a_dict_form():
@@ -182,3 +222,78 @@ def test_the_tool_runs_commands_in_the_sandbox_and_says_so(workspace):
     events = [json.loads(line) for line in (ctx.state_dir / "logs" / "events.jsonl").read_text().splitlines()]
     [run] = [e for e in events if e["event"] == "shell.run"]
     assert run["data"]["sandbox"] == "bwrap"
+
+
+@needs_bwrap
+async def test_git_cannot_be_renamed_and_replaced_with_a_copy_that_has_hooks(workspace):
+    (workspace / ".git" / "hooks").mkdir(parents=True)
+    (workspace / ".git" / "config").write_text("[core]\n")
+    (workspace / ".shunter").mkdir()
+    attack = (
+        "mv .git .git_old && cp -r .git_old .git && printf '#!/bin/sh\\ntouch HOOK_RAN\\n' > .git/hooks/pre-commit"
+        " && chmod +x .git/hooks/pre-commit; echo $?; mv .shunter .s2; echo $?; rm -f .git/config; echo $?"
+    )
+    result = await _run_sandboxed(workspace, attack)
+    assert result.stdout.split() == ["1", "1", "1"], result.stderr
+    assert "Device or resource busy" in result.stderr
+    assert not (workspace / ".git_old").exists() and not (workspace / ".s2").exists()
+    assert list((workspace / ".git" / "hooks").iterdir()) == []
+    assert (workspace / ".git" / "config").read_text() == "[core]\n"
+
+
+@needs_bwrap
+async def test_info_and_modules_stay_read_only(workspace):
+    (workspace / ".git" / "info").mkdir(parents=True)
+    (workspace / ".git" / "modules" / "sub" / "hooks").mkdir(parents=True)
+    result = await _run_sandboxed(
+        workspace,
+        "echo x > .git/info/attributes; echo $?; echo x > .git/modules/sub/hooks/post-checkout; echo $?;"
+        " echo ok > .git/HEAD; echo $?",
+    )
+    assert result.stdout.split() == ["1", "1", "0"], result.stderr
+
+
+@needs_bwrap
+async def test_a_symlink_to_etc_shadow_reads_nothing(workspace):
+    (workspace / "notes.txt").symlink_to("/etc/shadow")
+    result = await _run_sandboxed(workspace, "cat notes.txt; cat /etc/gshadow; true")
+    assert "root:" not in result.stdout and result.stdout == ""
+
+
+@needs_bwrap
+async def test_the_home_directory_is_empty(workspace):
+    result = await _run_sandboxed(workspace, "ls -A /root; echo end")
+    names = result.stdout.split()
+    assert names[-1] == "end", result.stderr
+    # Only the toolchain folders bound back read-only show; no dotfile of the real home does.
+    toolchains = {rel.split("/")[0] for rel in sandbox_module._TOOLCHAINS}
+    assert set(names[:-1]) <= toolchains, names
+    real = {p.name for p in Path("/root").iterdir()} if Path("/root").is_dir() else set()
+    assert not (real - toolchains) & set(names)
+
+
+@needs_bwrap
+async def test_a_workspace_inside_a_home_is_bound_back_over_the_empty_home(tmp_path):
+    home = tmp_path / "home"
+    ws = home / "proj"
+    ws.mkdir(parents=True)
+    (home / ".netrc").write_text("machine x password secret\n")
+    (ws / "code.txt").write_text("visible\n")
+    argv = sandbox_argv(
+        ["bash", "-c", f"cat code.txt; ls -A {home}; echo new > made.txt"],
+        workspace=ws,
+        network=False,
+        homes=[home],
+    )
+    result = await run_process(argv, cwd=ws, env=scrubbed_env(), timeout_s=30, max_output_bytes=10_000)
+    assert result.stdout.split() == ["visible", "proj"], result.stderr
+    assert (ws / "made.txt").read_text() == "new\n"
+
+
+@needs_bwrap
+def test_the_tool_removes_a_commondir_a_command_created(workspace):
+    (workspace / ".git").mkdir()
+    ctx = RunContext.create(workspace, Settings(tools=ToolSettings(sandbox="require")), approve=approve_all)
+    out = execute_tool("run_command", {"command": "echo /elsewhere > .git/commondir"}, ctx)
+    assert out.startswith("exit code: 0") and "removed .git/commondir" in out
+    assert not (workspace / ".git" / "commondir").exists()

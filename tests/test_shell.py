@@ -4,8 +4,10 @@ timeout and cancellation, scrubbed environment, capped output, closed stdin."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,10 +17,12 @@ from runtime.cancel import CancellationToken
 from runtime.config import Settings, ToolSettings
 from runtime.context import RunContext, approve_all, deny_all
 from runtime.errors import RunCancelled
-from tools.proc import run_process, scrubbed_env
+from tools.proc import git_safe_env, run_process, scrubbed_env
 from tools.registry import aexecute_tool, execute_tool
 from tools.sandbox import SandboxInfo
 from tools.shell import TOOLS, run_command
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _state(pid):
@@ -157,7 +161,7 @@ async def test_stdin_is_closed(tmp_path):
     assert result.duration_s < 5
 
 
-def test_scrubbed_env_removes_secrets_and_shell_hooks():
+def test_scrubbed_env_keeps_only_the_allowlist():
     env = scrubbed_env(
         {
             "PATH": "/usr/bin",
@@ -165,25 +169,102 @@ def test_scrubbed_env_removes_secrets_and_shell_hooks():
             "LANG": "C.UTF-8",
             "LC_ALL": "C",
             "TERM": "xterm",
+            "VIRTUAL_ENV": "/venv",
             "OPENAI_API_KEY": "sk-test",
-            "STRIPE_API_KEY": "x",
-            "GITHUB_TOKEN": "x",
-            "MY_SECRET": "x",
-            "DB_PASSWORD": "x",
+            "GITHUB_PAT": "x",
+            "GH_PAT": "x",
+            "MYSQL_PWD": "x",
+            "CI_JOB_JWT": "x",
+            "DOCKER_PASS": "x",
+            "STRIPE_SK": "x",
+            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
+            "REDIS_URL": "redis://:pw@cache:6379",
             "AWS_ACCESS_KEY_ID": "x",
-            "DATABASE_URL": "postgres://u:p@h/db",
-            "SOME_URL": "https://user:pw@example.com/",
             "BASH_ENV": "/tmp/evil",
             "BASH_FUNC_ls%%": "() { rm -rf /; }",
             "LD_PRELOAD": "/tmp/x.so",
             "SSH_AUTH_SOCK": "/tmp/agent",
             "EDITOR": "vim",
-            "LEAKY": "contains the-run-secret-value inside",
-        },
-        secrets=["the-run-secret-value"],
+            "GIT_CONFIG_COUNT": "1",
+        }
     )
     assert env == {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "LC_ALL": "C", "TERM": "xterm",
-                   "EDITOR": "vim"}  # fmt: skip
+                   "VIRTUAL_ENV": "/venv"}  # fmt: skip
+
+
+def test_scrubbed_env_passes_named_variables_but_never_shell_hooks_or_known_secrets():
+    base = {
+        "PATH": "/bin",
+        "EDITOR": "vim",
+        "BASH_ENV": "/tmp/evil",
+        "LEAKY": "has the-run-secret-value",
+        "X": "1",
+    }
+    env = scrubbed_env(base, secrets=["the-run-secret-value"], passthrough=["EDITOR", "BASH_ENV", "LEAKY"])
+    assert env == {"PATH": "/bin", "EDITOR": "vim"}
+
+
+def test_git_safe_env_turns_off_repository_programs_and_prompts():
+    env = git_safe_env({"PATH": "/bin", "GIT_CONFIG_KEY_7": "core.fsmonitor", "GIT_CONFIG_VALUE_7": "evil"})
+    count = int(env["GIT_CONFIG_COUNT"])
+    overrides = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(count)}
+    assert overrides["core.fsmonitor"] == "false" and overrides["core.hooksPath"] == "/dev/null"
+    assert overrides["core.pager"] == "cat" and overrides["log.showSignature"] == "false"
+    assert (env["GIT_EDITOR"], env["GIT_PAGER"], env["GIT_TERMINAL_PROMPT"]) == ("true", "cat", "0")
+    assert env["PATH"] == "/bin" and "GIT_CONFIG_KEY_7" not in env
+
+
+# ---- git in the workspace runs no repository code
+
+_GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
+
+
+def _malicious_repo(workspace: Path) -> None:
+    """A repository whose config and hooks would touch FSMONITOR_RAN / HOOK_RAN if git obeyed them."""
+    subprocess.run(["git", "init", "-q"], cwd=workspace, check=True)
+    with (workspace / ".git" / "config").open("a") as f:
+        f.write('[core]\n\tfsmonitor = "touch FSMONITOR_RAN; false"\n')
+    hook = workspace / ".git" / "hooks" / "pre-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\ntouch HOOK_RAN\n")
+    hook.chmod(0o755)
+    (workspace / "a.txt").write_text("a\n")
+
+
+def test_git_status_does_not_run_a_configured_fsmonitor(workspace):
+    _malicious_repo(workspace)
+    # Without the override git obeys the config: the test would prove nothing otherwise.
+    subprocess.run(["git", "status"], cwd=workspace, capture_output=True, check=False)
+    assert (workspace / "FSMONITOR_RAN").exists()
+    (workspace / "FSMONITOR_RAN").unlink()
+    out = execute_tool("run_command", {"command": "git status --short"}, _context(workspace))
+    assert out.startswith("exit code: 0") and "a.txt" in out
+    assert not (workspace / "FSMONITOR_RAN").exists()
+
+
+def test_an_approved_git_commit_runs_no_hook(workspace, monkeypatch):
+    _malicious_repo(workspace)
+    for name, value in _GIT_ID.items():
+        monkeypatch.setenv(name, value)
+    ctx = _context(workspace, env_passthrough=list(_GIT_ID))
+    out = execute_tool("run_command", {"command": "git add a.txt && git commit -qm first"}, ctx)
+    assert out.startswith("exit code: 0"), out
+    assert not (workspace / "HOOK_RAN").exists() and not (workspace / "FSMONITOR_RAN").exists()
+    log = subprocess.run(["git", "log", "--format=%an %s"], cwd=workspace, capture_output=True, text=True)
+    assert log.stdout.strip() == "t first"
+
+
+def test_the_git_plugin_runs_no_repository_code(workspace):
+    spec = importlib.util.spec_from_file_location(
+        "shunter_git_under_test", ROOT / "examples" / "shunter-git" / "shunter_git" / "__init__.py"
+    )
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    _malicious_repo(workspace)
+    out = plugin._git(_context(workspace), "status", "--short")
+    assert "a.txt" in out
+    assert not (workspace / "FSMONITOR_RAN").exists()
 
 
 # ---- the tool through the registry
@@ -245,13 +326,16 @@ def test_the_tool_output_shows_exit_code_stdout_and_stderr(workspace):
     assert lines[1:] == ["stdout:", "out", "stderr:", "err"]
 
 
-def test_the_tool_scrubs_secrets_from_the_environment(workspace, monkeypatch):
+def test_the_tool_gives_commands_only_allowed_and_passed_through_variables(workspace, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
+    monkeypatch.setenv("GITHUB_PAT", "ghp-should-not-leak")
     monkeypatch.setenv("SHUNTER_TEST_VISIBLE", "yes")
-    ctx = _context(workspace)
+    monkeypatch.setenv("SHUNTER_TEST_HIDDEN", "no")
+    ctx = _context(workspace, env_passthrough=["SHUNTER_TEST_VISIBLE"])
     out = execute_tool("run_command", {"command": "env"}, ctx)
-    assert "SHUNTER_TEST_VISIBLE=yes" in out
-    assert "OPENAI_API_KEY" not in out and "sk-should-not-leak" not in out
+    assert "SHUNTER_TEST_VISIBLE=yes" in out and "GIT_CONFIG_COUNT=" in out
+    assert "SHUNTER_TEST_HIDDEN" not in out
+    assert "sk-should-not-leak" not in out and "ghp-should-not-leak" not in out
 
 
 def test_the_tool_reports_a_timeout(workspace):

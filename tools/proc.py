@@ -15,48 +15,79 @@ from pathlib import Path
 
 from runtime.cancel import CancellationToken
 
-# Variables a child always keeps, whatever their names look like.
-_KEEP = frozenset(
+# The environment a child gets: an allowlist, because credentials hide under any name
+# (GITHUB_PAT, MYSQL_PWD, CI_JOB_JWT, REDIS_URL=redis://:pw@host ...). These name the user,
+# the locale, the terminal and the active virtualenv; none carries a secret or changes what
+# a shell runs. Anything else must be named in settings.tools.env_passthrough.
+_ALLOWED = frozenset(
     {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "PWD", "COLUMNS",
      "LINES", "NO_COLOR", "COLORTERM", "VIRTUAL_ENV", "PYTHONIOENCODING"}
 )  # fmt: skip
-# Names that carry credentials, and names that change what a shell runs before the command
-# (BASH_ENV, exported functions), which would undo the command policy.
-_SECRET_NAME = re.compile(
-    r"API_?KEY|TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|_KEY$|^KEY$|AUTH(?!OR)|COOKIE|SESSION|"
-    r"^AWS_|^AZURE_|^GOOGLE_APPLICATION|^GCP_|^OPENAI_|^ANTHROPIC_|^HF_|^HUGGING|DATABASE_URL|_DSN$|"
-    r"^SSH_AUTH_SOCK$|^GPG_AGENT|^KRB5|^VAULT_",
-    re.IGNORECASE,
-)
+# Variables that run code before the command (a startup file, exported functions, a preloaded
+# library), which would undo the command policy: dropped even when passed through.
 _SHELL_HIJACK = re.compile(
     r"^(?:BASH_ENV|ENV|BASH_FUNC_.*|SHELLOPTS|BASHOPTS|PROMPT_COMMAND|PS4|IFS|CDPATH|GLOBIGNORE|LD_PRELOAD|LD_AUDIT|"
     r"LD_LIBRARY_PATH)$"
 )
-_URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
 
-def scrubbed_env(base: Mapping[str, str] | None = None, *, secrets: Iterable[str] = ()) -> dict[str, str]:
-    """The environment for a child process: secrets and shell-startup hooks removed.
+def scrubbed_env(
+    base: Mapping[str, str] | None = None, *, secrets: Iterable[str] = (), passthrough: Iterable[str] = ()
+) -> dict[str, str]:
+    """The environment for a child process: only the allowlisted variables (PATH, HOME, USER,
+    LANG, LC_*, TERM, TZ ...) and the names in `passthrough` (settings.tools.env_passthrough).
 
-    Drops names that look like credentials (OPENAI_API_KEY, *_TOKEN, *SECRET*, AWS_* ...),
-    values that embed a password (`postgres://u:p@host`) or equal a known secret, and
-    variables that run code before the command (BASH_ENV, BASH_FUNC_*, LD_PRELOAD).
+    Variables that run code before the command (BASH_ENV, BASH_FUNC_*, LD_PRELOAD) are dropped
+    even when passed through, and so is any value that is or contains a known secret.
     """
     source = dict(os.environ if base is None else base)
+    allowed = _ALLOWED | {name for name in passthrough if name}
     known = {s for s in secrets if s}
     out: dict[str, str] = {}
     for name, value in source.items():
-        keep = name in _KEEP or name.startswith("LC_")
-        if not keep:
-            if _SECRET_NAME.search(name) or _SHELL_HIJACK.match(name):
-                continue
-            if _URL_WITH_PASSWORD.search(value):
-                continue
+        if not (name in allowed or name.startswith("LC_")) or _SHELL_HIJACK.match(name):
+            continue
         if value in known or any(s in value for s in known if len(s) >= 8):
             continue
         out[name] = value
     out.setdefault("PATH", os.defpath)
     return out
+
+
+# Configuration that makes read-only git commands run programs: core.fsmonitor runs on
+# `git status`, hooks on `git commit`, log.showSignature and *.gpgSign run gpg.program. The
+# workspace's own .git/config is read-only in the sandbox, but not without one, and a nested
+# repository's config never is. Git applies GIT_CONFIG_KEY_n/VALUE_n over every config file.
+# Hooks are therefore disabled for every git command Shunter runs. Not covered here: an
+# external diff (diff.external; an empty override breaks `git diff` instead of disabling
+# it) and per-driver filters or textconv; those need the config itself to be protected.
+_GIT_OVERRIDES = (
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", "/dev/null"),
+    ("core.pager", "cat"),
+    ("log.showSignature", "false"),
+    ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+)
+_GIT_ENV = {
+    # No editor, pager or password prompt can wait on a terminal that is not there.
+    "GIT_EDITOR": "true",
+    "GIT_SEQUENCE_EDITOR": "true",
+    "GIT_PAGER": "cat",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+
+def git_safe_env(base: Mapping[str, str]) -> dict[str, str]:
+    """`base` plus the variables that stop git from running programs named in repository config
+    (fsmonitor, hooks, signing) or waiting on an editor, pager or prompt."""
+    env = {k: v for k, v in base.items() if not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))}
+    env.update(_GIT_ENV)
+    env["GIT_CONFIG_COUNT"] = str(len(_GIT_OVERRIDES))
+    for i, (key, value) in enumerate(_GIT_OVERRIDES):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
 
 
 @dataclass

@@ -3,6 +3,8 @@
 Before it runs, the command policy decides: `deny` refuses it outright, `ask` needs the
 user's approval, `allow` (provably read-only) runs at once. It runs in the bubblewrap sandbox
 when one is available (or required), with a scrubbed environment, a timeout and an output cap.
+Git hooks, core.fsmonitor and commit signing are disabled for every command Shunter runs
+(tools.proc.git_safe_env), so a `git commit` the user approves runs no repository code.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from runtime.context import ApprovalRequest, RunContext
 from runtime.errors import ToolDenied
 from tools.base import tool
 from tools.policy import check_command
-from tools.proc import ProcResult, run_process, scrubbed_env
-from tools.sandbox import SandboxInfo, probe_sandbox, sandbox_argv
+from tools.proc import ProcResult, git_safe_env, run_process, scrubbed_env
+from tools.sandbox import SandboxInfo, absent_redirects, probe_sandbox, remove_new_redirects, sandbox_argv
 
 
 def _sandbox(ctx: RunContext) -> SandboxInfo:
@@ -83,20 +85,35 @@ async def run_command(ctx: RunContext, command: str) -> str:
         argv = sandbox_argv(
             argv, workspace=ctx.workspace, network=settings.shell_network, protected=settings.protected_paths
         )
+    watched = absent_redirects(ctx.workspace)
     try:
         result = await run_process(
             argv,
             cwd=ctx.workspace,
-            env=scrubbed_env(secrets=ctx.settings.secret_values()),
+            env=command_env(ctx),
             timeout_s=settings.shell_timeout_s,
             max_output_bytes=settings.shell_max_output_bytes,
             cancel=ctx.cancel,
         )
     except OSError as e:
         return f"The command could not be started: {e.strerror or e} ({e.filename or argv[0]}); check that the workspace exists."
+    removed = remove_new_redirects(watched)
     ctx.emit("shell.run", sandbox=info.kind, exit_code=result.exit_code, seconds=result.duration_s)
-    return format_result(result, info, network=settings.shell_network, timeout_s=settings.shell_timeout_s,
+    text = format_result(result, info, network=settings.shell_network, timeout_s=settings.shell_timeout_s,
                          limit=settings.shell_max_output_bytes)  # fmt: skip
+    if removed:
+        text += (
+            f"\nShunter removed {', '.join(removed)}, which the command created: it would make git read "
+            "configuration from outside the protected .git folder."
+        )
+    return text
+
+
+def command_env(ctx: RunContext) -> dict[str, str]:
+    """The environment of every command: the allowlist plus settings.tools.env_passthrough,
+    without the run's secrets, and with git's hooks, fsmonitor and signing turned off."""
+    passthrough = getattr(ctx.settings.tools, "env_passthrough", None) or []
+    return git_safe_env(scrubbed_env(secrets=ctx.settings.secret_values(), passthrough=passthrough))
 
 
 def format_result(

@@ -7,16 +7,28 @@ import subprocess
 from agents import Agent
 from runtime.context import RunContext
 from tools import tool
-from tools.proc import scrubbed_env
+from tools.proc import git_safe_env, scrubbed_env
 
 
 def _git(ctx: RunContext, *args: str) -> str:
     # An argument list, never a shell string: nothing the model sends is interpreted by bash.
-    # --no-pager and -c core.pager=cat keep git from waiting on a terminal.
+    # --no-pager and -c core.pager=cat keep git from waiting on a terminal. These commands
+    # run outside any sandbox on a repository a command may have changed, so git must not run
+    # programs named in its config: no fsmonitor, no hooks (git_safe_env also sets both).
     proc = subprocess.run(
-        ["git", "--no-pager", "-c", "core.pager=cat", *args],
+        [
+            "git",
+            "--no-pager",
+            "-c",
+            "core.pager=cat",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            *args,
+        ],
         cwd=ctx.workspace,
-        env=scrubbed_env(),
+        env=git_safe_env(scrubbed_env(secrets=ctx.settings.secret_values())),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
