@@ -304,7 +304,7 @@ def apply_saved_overrides(ctx: RunContext, saved: dict[str, Any] | None) -> dict
                 "flags that replace them."
             ) from None
         ctx.usage.limits = _limits(ctx.settings)
-    ctx.overrides = effective  # type: ignore[attr-defined]  # until RunContext has the field
+    ctx.overrides = effective
     return effective
 
 

@@ -33,11 +33,15 @@ STATE_FILE = "state.db"
 BUSY_TIMEOUT_S = 15.0
 """How long a writer waits for another process's transaction before giving up."""
 
-_JSON_COLUMNS = {"plan", "estimate", "usage", "usage_breakdown", "files_changed", "content"}
+_JSON_COLUMNS = {"plan", "estimate", "usage", "usage_breakdown", "files_changed", "content", "overrides"}
 
 
 class StoreError(ShunterError):
     """The store could not be written (held by another process past the timeout, disk full...)."""
+
+
+class DuplicateRunError(StoreError):
+    """create_run was given the id of a run the store already holds."""
 
 
 def sha256(data: bytes | None) -> str | None:
@@ -126,7 +130,12 @@ def _create_fts(c: sqlite3.Connection) -> bool:
     return True
 
 
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _v1), (2, _v2)]
+def _v3(c: sqlite3.Connection) -> None:
+    """The settings a run was started with (its CLI flags, as JSON), so `resume` keeps them."""
+    c.execute("ALTER TABLE runs ADD COLUMN overrides TEXT")
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
 LATEST = MIGRATIONS[-1][0]
 
 
@@ -206,10 +215,7 @@ class Store:
                         self._c.execute("ROLLBACK")
                     raise
             except sqlite3.Error as e:
-                raise StoreError(
-                    f"The run store {self.path} could not be written ({e}); another process may have held it for "
-                    "too long, or the disk is full. Try again."
-                ) from e
+                raise StoreError(_write_error(self.path, e)) from e
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -266,18 +272,33 @@ class Store:
         host: str,
         new_conversation: str | None = None,
         branched_from: str | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
+        """Raises DuplicateRunError, writing nothing, when `run_id` is already stored."""
         now = time.time()
         with self.tx() as c:
+            # Checked inside the write transaction, so two processes cannot both pass it.
+            if c.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None:
+                raise DuplicateRunError(f"Run id {run_id} is already in the store {self.path}.")
             if new_conversation:
                 c.execute(
                     "INSERT INTO conversations (id, created_at, branched_from) VALUES (?, ?, ?)",
                     (new_conversation, now, branched_from),
                 )
             c.execute(
-                "INSERT INTO runs (id, request, status, created_at, updated_at, pid, host, conversation_id, parent_run_id)"
-                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (run_id, request, now, now, pid, host, conversation_id, parent_run_id),
+                "INSERT INTO runs (id, request, status, created_at, updated_at, pid, host, conversation_id, parent_run_id,"
+                " overrides) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    request,
+                    now,
+                    now,
+                    pid,
+                    host,
+                    conversation_id,
+                    parent_run_id,
+                    _encode(overrides or {}),
+                ),
             )
             if self._index_fts:
                 c.execute("INSERT INTO runs_fts (request, run_id) VALUES (?, ?)", (request, run_id))
@@ -373,15 +394,32 @@ class Store:
     # -- subtasks
 
     def save_subtask(self, run_id: str, row: dict[str, Any]) -> None:
-        """Insert or replace one subtask of a run (`row` as `subtasks` returns them, or fewer columns)."""
+        """Insert one subtask of a run, or update the columns `row` names (as `subtasks` returns
+        them, or fewer). An upsert, not INSERT OR REPLACE: the row keeps its rowid, so subtasks
+        keep the order they were first written in."""
         row = {k: v for k, v in row.items() if k != "run_id"}
         cols = ["run_id", *row]
+        updates = ", ".join(f"{k} = excluded.{k}" for k in row if k != "id")
         with self.tx() as c:
             c.execute(
-                f"INSERT OR REPLACE INTO subtasks ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                f"INSERT INTO subtasks ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT (run_id, id) DO UPDATE SET {updates}",
                 [run_id, *map(_encode, row.values())],
             )
             c.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (time.time(), run_id))
+
+    def cancel_unfinished(self, run_id: str) -> int:
+        """Mark the run's subtasks still 'pending' or 'running' as 'cancelled'; how many there were."""
+        now = time.time()
+        with self.tx() as c:
+            cur = c.execute(
+                "UPDATE subtasks SET status = 'cancelled', finished_at = CASE WHEN started_at IS NULL"
+                " THEN finished_at ELSE coalesce(finished_at, ?) END"
+                " WHERE run_id = ? AND status IN ('pending', 'running')",
+                (now, run_id),
+            )
+            c.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (now, run_id))
+        return cur.rowcount
 
     def subtasks(self, run_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -507,6 +545,18 @@ def search_words(text: str, limit: int = 16) -> list[str]:
         if len(w) >= 3 and w not in _STOP and w not in out:
             out.append(w)
     return out[:limit]
+
+
+def _write_error(path: Path, e: sqlite3.Error) -> str:
+    """One sentence for a failed write: blame a lock or the disk only when SQLite did."""
+    text = str(e).lower()
+    if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return (
+            f"The run store {path} could not be written ({e}): another process held it too long. Try again."
+        )
+    if isinstance(e, sqlite3.OperationalError) and ("disk" in text or "full" in text):
+        return f"The run store {path} could not be written ({e}): the disk is full or failing. Free space and try again."
+    return f"The run store {path} rejected a write ({type(e).__name__}: {e}); this is a bug in Shunter, please report it."
 
 
 def _like_escape(text: str) -> str:

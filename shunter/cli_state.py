@@ -221,7 +221,6 @@ def resume_command(
         # The flags the run was started with, under the ones given now.
         overrides = merge_overrides(row["overrides"] or {}, _overrides(model, max_parallel, max_cost))
         ctx = prepare(ws, overrides=overrides, approve=choose_approver(yes), run_id=row["id"])
-        ctx.overrides = overrides  # what the run is resumed with; prepare may set it too
         ctx.store = store
         if not as_json:
             done = sum(1 for s in store.subtasks(row["id"]) if s["status"] == "succeeded")

@@ -445,3 +445,185 @@ async def test_a_cancelled_run_is_recorded_and_resumes(workspace, test_server):
     assert resumed.status == "succeeded"
     assert [brain.calls[t] for t in ("t1", "t2", "t3", "t4", "t5")] == [2, 2, 2, 2, 2]
     assert integrity(ws) == "ok"
+
+
+# --- a resumed run keeps its settings, its clock and its record ----------------------------------
+
+
+def flagged_ctx(ws: Path, server, flags: dict, **kw):
+    """A context made the way `shunter run` makes one: `flags` are the CLI overrides, kept on ctx."""
+    from router.persist import merge_overrides
+
+    base = {"model": {"name": "scripted", "base_url": server.base_url, "api_key": TEST_API_KEY}}
+    ctx = api.prepare(ws, overrides=merge_overrides(base, flags), approve=approve_all, **kw)
+    ctx.overrides = flags
+    return ctx
+
+
+async def run_with(ctx, request: str, **kw):
+    provider = OpenAIProvider(ctx.settings)
+    with Store.open(ctx.workspace) as store:
+        try:
+            return await api.run(request, ctx=ctx, model=provider, store=store, **kw)
+        finally:
+            await provider.aclose()
+
+
+def mark_unfinished(ws: Path, run_id: str, sid: str, **run_fields) -> None:
+    """As if subtask `sid` had failed and the run had stopped there."""
+    with Store.open(ws) as store:
+        store.update_run(run_id, status="failed", **run_fields)
+        row = next(r for r in store.subtasks(run_id) if r["id"] == sid)
+        store.save_subtask(run_id, {**row, "status": "failed"})
+
+
+def priced(ws: Path) -> Path:
+    # The scripted model costs $0.001 a token, so a budget can stop a run part way.
+    with open(ws / ".shunter" / "config.toml", "a") as f:
+        f.write("\n[prices.scripted]\ninput = 1000.0\ncached_input = 1000.0\noutput = 1000.0\n")
+    return ws
+
+
+async def test_resume_reapplies_the_flags_the_run_was_started_with(workspace, test_server):
+    ws = files_workspace(workspace)
+    brain = Brain(READS, READ_TOOLS)
+    models: list[str] = []
+    test_server.handler = lambda body: (models.append(body["model"]), brain(body))[1]
+    flags = {"model": {"name": "scripted-big"}, "max_parallel": 1, "fail_fast": True}
+    flags["limits"] = {"max_tokens": 900_000}
+    ctx = flagged_ctx(ws, test_server, flags)
+    ctx.overrides = {**flags, "model": {"name": "scripted-big", "api_key": TEST_API_KEY}}
+    first = await run_with(ctx, "read two files")
+    mark_unfinished(ws, first.run_id, "t2")
+    with Store.open(ws) as store:
+        assert store.get_run(first.run_id)["overrides"] == flags  # the key is never stored
+    models.clear()
+
+    again = flagged_ctx(ws, test_server, {}, run_id=first.run_id)  # `resume` with no flags
+    provider = OpenAIProvider(again.settings)
+    with Store.open(ws) as store:
+        try:
+            resumed = await api.resume(first.run_id, ctx=again, model=provider, store=store)
+        finally:
+            await provider.aclose()
+
+    assert resumed.status == "succeeded" and brain.calls["t2"] == 4
+    assert set(models) == {"scripted-big"}
+    assert again.settings.model.name == "scripted-big" and again.settings.max_parallel == 1
+    assert again.settings.fail_fast is True and again.usage.limits.max_tokens == 900_000
+
+
+def test_a_budget_covers_the_whole_run_across_resumes_and_a_new_max_cost_replaces_it(
+    workspace, tmp_path, test_server
+):
+    # What each step costs, from the same run in a workspace of its own.
+    (tmp_path / "probe").mkdir()
+    probe = priced(files_workspace(tmp_path / "probe"))
+    test_server.handler = Brain(READS, READ_TOOLS)
+    cost = {
+        k: v["cost_usd"]
+        for k, v in run_sync(probe, test_server, "read two files").usage_breakdown["by_subtask"].items()
+    }
+    budget = round(cost["planner"] + cost["t1"] + cost["t2"] / 4, 4)  # t2 cannot start
+    ws = priced(files_workspace(workspace))
+    brain = Brain(READS, READ_TOOLS)
+    test_server.handler = brain
+    ctx = flagged_ctx(ws, test_server, {"max_parallel": 1, "limits": {"max_cost_usd": budget}})
+
+    first = asyncio.run(run_with(ctx, "read two files"))
+    assert first.status != "succeeded" and first.usage["cost_usd"] <= budget and brain.calls["t2"] == 0
+
+    again = invoke_json(test_server, ws, "resume", first.run_id, "--yes")  # the saved budget still holds
+    assert again["status"] != "succeeded" and brain.calls["t2"] == 0
+    assert again["usage"]["cost_usd"] <= budget
+
+    raised = invoke_json(test_server, ws, "resume", first.run_id, "--yes", "--max-cost", "100")
+    assert raised["status"] == "succeeded" and brain.calls["t2"] == 2
+    assert budget < raised["usage"]["cost_usd"] <= 100
+    with Store.open(ws) as store:
+        assert store.get_run(first.run_id)["overrides"] == {
+            "max_parallel": 1,
+            "limits": {"max_cost_usd": 100.0},
+        }
+
+
+async def test_resume_counts_the_seconds_spent_before_towards_max_seconds(workspace, test_server):
+    ws = files_workspace(workspace)
+    brain = Brain(READS, READ_TOOLS)
+    test_server.handler = brain
+    first = await run_with(flagged_ctx(ws, test_server, {"limits": {"max_seconds": 50}}), "read two files")
+    mark_unfinished(ws, first.run_id, "t2", seconds=120.0)  # it had already run for two minutes
+
+    resumed = await aresume(ws, test_server, first.run_id)
+
+    assert resumed.status != "succeeded" and brain.calls["t2"] == 2  # no new call for t2
+    assert "max_seconds" in (resumed.subtasks[1].error or "")
+    with Store.open(ws) as store:
+        assert store.get_run(first.run_id)["seconds"] >= 120.0
+
+
+async def test_reusing_a_context_for_a_second_run_is_a_clear_error(workspace, test_server):
+    from runtime.errors import ShunterError
+
+    ws = files_workspace(workspace)
+    test_server.handler = Brain(READS, READ_TOOLS)
+    ctx = in_process_ctx(ws, test_server)
+    first = await run_with(ctx, "read two files")
+
+    with pytest.raises(ShunterError) as reused:
+        await run_with(ctx, "read two files again")
+
+    assert str(reused.value) == (
+        f"Run id {first.run_id} was already used; make a new context with prepare() for each run."
+    )
+    with Store.open(ws) as store:
+        assert store.get_run(first.run_id)["request"] == "read two files"
+        assert store.get_run(first.run_id)["status"] == "succeeded"
+
+
+async def test_cancelling_the_run_task_leaves_no_subtask_running_and_show_keeps_plan_order(
+    workspace, test_server
+):
+    ws = files_workspace(workspace)
+    brain = Brain(PLAN, TOOLS)
+    brain.slow = {"t2"}
+    test_server.handler = brain
+    ctx = in_process_ctx(ws, test_server)
+    t2_started = asyncio.Event()
+
+    def watch(rec) -> None:
+        if rec.id == "t2" and rec.status == "running":
+            t2_started.set()
+
+    task = asyncio.create_task(run_with(ctx, "read, write and combine", listeners=[watch]))
+    await t2_started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    shown = invoke_json(test_server, ws, "show", ctx.run_id)
+    assert shown["status"] == "cancelled"
+    assert [s["id"] for s in shown["subtasks"]] == ["t1", "t2", "t3", "t4", "t5"]
+    statuses = {s["id"]: s["status"] for s in shown["subtasks"]}
+    assert statuses["t2"] == "cancelled"  # it was running when the task was cancelled
+    assert not {"running", "pending"} & set(statuses.values())
+
+
+def test_abort_marks_the_subtasks_left_pending_or_running_as_cancelled(workspace):
+    from router.persist import RunRecorder
+
+    ctx = api.prepare(files_workspace(workspace))
+    with Store.open(workspace) as store:
+        recorder = RunRecorder.start(store, ctx, "a request")
+        for sid, status in (("t1", "succeeded"), ("t2", "running"), ("t3", "pending")):
+            store.save_subtask(ctx.run_id, {"id": sid, "agent": "file", "status": status})
+
+        recorder.abort(asyncio.CancelledError())
+
+        assert store.get_run(ctx.run_id)["status"] == "cancelled"
+        assert [(r["id"], r["status"]) for r in store.subtasks(ctx.run_id)] == [
+            ("t1", "succeeded"),
+            ("t2", "cancelled"),
+            ("t3", "cancelled"),
+        ]
+    ctx.close()

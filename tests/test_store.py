@@ -12,7 +12,7 @@ import pytest
 
 from router.persist import run_summaries
 from runtime.errors import ConfigError
-from runtime.store import LATEST, Store
+from runtime.store import LATEST, DuplicateRunError, Store, StoreError
 from tests.test_resume import Brain, files_workspace, invoke_json, run_sync, step
 
 V1 = """
@@ -82,6 +82,10 @@ def test_a_v1_store_is_migrated_and_keeps_its_runs(tmp_path):
         )
         assert store.model_calls("oldrun000001")[0]["input_tokens"] == 5
         assert run_summaries(store)[0]["run_id"] == "oldrun000001"
+        # v3: the run's flags; a run stored before them has none.
+        assert LATEST >= 3 and run["overrides"] is None
+        store.update_run("oldrun000001", overrides={"max_parallel": 2})
+        assert store.get_run("oldrun000001")["overrides"] == {"max_parallel": 2}
         assert store.integrity_check() == "ok"
 
     with Store.open(tmp_path) as again:  # opening a migrated file changes nothing
@@ -217,3 +221,75 @@ def test_a_file_that_is_not_a_store_is_a_clear_usage_error(tmp_path):
 def test_listing_runs_of_a_fresh_workspace_creates_nothing(workspace, test_server):
     assert invoke_json(test_server, workspace, "runs") == {"runs": []}
     assert not (workspace / ".shunter").exists()
+
+
+def _new_run(store: Store, run_id: str = "r1") -> None:
+    store.create_run(
+        run_id,
+        "a request",
+        conversation_id=run_id,
+        parent_run_id=None,
+        pid=0,
+        host="h",
+        new_conversation=run_id,
+    )
+
+
+def test_a_run_id_stored_once_cannot_be_created_again(tmp_path):
+    with Store.open(tmp_path) as store:
+        _new_run(store)
+        store.update_run("r1", status="succeeded")
+
+        with pytest.raises(DuplicateRunError, match="already in the store"):
+            _new_run(store)
+
+        assert store.get_run("r1")["status"] == "succeeded" and len(store.list_runs()) == 1
+
+
+def test_a_rejected_write_does_not_blame_the_disk_or_another_process(tmp_path):
+    with Store.open(tmp_path) as store:
+        _new_run(store)
+        with pytest.raises(StoreError) as rejected:
+            with store.tx() as c:
+                c.execute(
+                    "INSERT INTO runs (id, request, status, created_at, updated_at) VALUES ('r1', 'x', 's', 0, 0)"
+                )
+
+    message = str(rejected.value)
+    assert "UNIQUE constraint failed" in message
+    assert "disk" not in message and "another process" not in message
+
+
+def test_a_write_blocked_by_another_process_past_the_timeout_says_so(tmp_path):
+    with Store.open(tmp_path, busy_timeout_s=0.05) as store:
+        holder = sqlite3.connect(store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer that does not let go
+        try:
+            with pytest.raises(StoreError) as blocked:
+                _new_run(store)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+    assert "another process held it too long" in str(blocked.value) and "disk" not in str(blocked.value)
+
+
+def test_subtasks_keep_their_order_when_updated_and_unfinished_ones_can_be_cancelled(tmp_path):
+    with Store.open(tmp_path) as store:
+        _new_run(store)
+        for sid in ("t1", "t2", "t3"):
+            store.save_subtask("r1", {"id": sid, "agent": "file", "status": "pending"})
+        store.save_subtask("r1", {"id": "t2", "agent": "file", "status": "running", "started_at": 5.0})
+        store.save_subtask("r1", {"id": "t1", "agent": "file", "status": "succeeded", "result": "done"})
+
+        assert store.cancel_unfinished("r1") == 2
+
+        rows = store.subtasks("r1")
+    assert [(r["id"], r["status"]) for r in rows] == [
+        ("t1", "succeeded"),
+        ("t2", "cancelled"),
+        ("t3", "cancelled"),
+    ]
+    assert (
+        rows[0]["result"] == "done" and rows[1]["finished_at"] is not None and rows[2]["finished_at"] is None
+    )
