@@ -6,13 +6,8 @@ import re
 from dataclasses import dataclass
 
 _GAP = r"[\s\u200b-\u200f\u2060\ufeff_-]*"  # spaces, zero-width characters, separators
-_CLOSERS = re.compile(
-    r"[<\uff1c\ufe64]" + _GAP + r"/?" + _GAP
-    + r"(" + _GAP.join("tool") + _GAP + _GAP.join("result")
-    + r"|" + _GAP.join("subtask") + _GAP + _GAP.join("result")
-    + r"|" + _GAP.join("memory") + r"|" + _GAP.join("conversation") + r")",
-    re.IGNORECASE,
-)
+_NAMES = "|".join(_GAP.join(name) for name in ("toolresult", "subtaskresult", "memory", "conversation"))
+_CLOSERS = re.compile(r"[<\uff1c\ufe64]" + _GAP + r"/?" + _GAP + f"({_NAMES})", re.IGNORECASE)
 
 
 def _defuse(text: str) -> str:

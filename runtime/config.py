@@ -1,18 +1,32 @@
-"""Settings: defaults < <workspace>/.shunter/config.toml (or [tool.shunter] in pyproject.toml)
-< environment < CLI flags. Validated with pydantic; a bad value is one clear ConfigError."""
+"""Settings: defaults < user config < workspace config < environment < CLI flags.
+
+The user config (~/.config/shunter/config.toml, $XDG_CONFIG_HOME respected, or the file named
+by $SHUNTER_CONFIG) is trusted. The workspace config (<workspace>/.shunter/config.toml, or
+[tool.shunter] in pyproject.toml) is not: it ships with cloned repositories and an agent can
+edit it, so it may tighten security settings but never loosen them (see `_restrict_workspace`).
+Each ignored loosening becomes one line in `Settings.warnings`. Validated with pydantic; a bad
+value is one clear ConfigError naming the file it came from."""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, TypeAdapter, ValidationError
 
 from runtime.errors import ConfigError
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+DEFAULT_SECRET_PATHS = [
+    ".env", ".env.*", "!.env.example", "!.env.sample", "!.env.template",
+    "*.pem", "*.key", "*.p12", "*.pfx",
+    "id_rsa*", "id_ed25519*", "id_ecdsa*", "!id_rsa*.pub", "!id_ed25519*.pub", "!id_ecdsa*.pub",
+    ".netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials", ".aws/credentials*",
+]  # fmt: skip
 
 
 class _Section(BaseModel):
@@ -70,10 +84,17 @@ class ToolSettings(_Section):
     protected_paths: list[str] = Field(
         default_factory=lambda: [".git/hooks", ".git/config", ".shunter", ".env"]
     )
-    """Workspace-relative paths that tools may never write or delete."""
+    """Workspace-relative paths that tools may never write or delete (a `.git` folder or file
+    anywhere is always protected as well). A workspace config can only add entries."""
+    secret_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_SECRET_PATHS))
+    """Globs of files the file tools never read or search (keys, tokens, .env files), compared
+    case-insensitively. Without '/' a glob matches a name at any depth; with one it matches the
+    end of the path ('.aws/credentials*'); a leading '/' anchors it to the workspace; a trailing
+    '/' covers everything in such a folder; '!glob' re-allows what an earlier glob matched (the
+    last match wins). A workspace config can only add (non-'!') globs."""
     shell_timeout_s: float = 120.0
     shell_max_output_bytes: int = 1_000_000
-    sandbox: str = "auto"
+    sandbox: Literal["auto", "require", "none"] = "auto"
     """'auto' (bwrap where available), 'require' (refuse to run commands without one) or 'none'."""
     shell_network: bool = False
     """Let sandboxed commands reach the network."""
@@ -87,6 +108,9 @@ class ToolSettings(_Section):
     """'searxng', 'brave' (key from the BRAVE_API_KEY environment variable) or None."""
     search_url: str | None = None
     """Base URL of the search provider (e.g. a SearXNG instance)."""
+    env_passthrough: list[str] = Field(default_factory=list)
+    """Names of extra environment variables passed on to commands (by default they get a
+    minimal environment). Only the user config and flags may set it, never a workspace."""
 
 
 class AgentOverride(_Section):
@@ -116,11 +140,25 @@ class Settings(_Section):
     max_parallel: int = Field(4, ge=1)
     fail_fast: bool = False
     subtask_timeout_s: float | None = None
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per workspace setting ignored because it would have loosened security."""
+        return self._warnings
 
     def secret_values(self) -> list[str]:
         """Strings that must never reach a log line or a child process."""
         key = self.model.api_key.get_secret_value() if self.model.api_key else ""
         return [key] if key else []
+
+
+# -- layers --------------------------------------------------------------------------------
+
+_SANDBOX_STRICTNESS = {"none": 0, "auto": 1, "require": 2}
+_OFF_SWITCHES = ("shell_network", "fetch_allow_private")
+_BOOL = TypeAdapter(bool)
+_STR_LIST = TypeAdapter(list[str])
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -130,17 +168,61 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _file_layer(workspace: Path) -> dict[str, Any]:
-    path = workspace / ".shunter" / "config.toml"
+def user_config_path() -> Path | None:
+    """Where the trusted user config lives: $SHUNTER_CONFIG, else
+    $XDG_CONFIG_HOME/shunter/config.toml, else ~/.config/shunter/config.toml (None if there is
+    no home folder to look in)."""
+    explicit = os.environ.get("SHUNTER_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec says relative values are to be ignored
+        try:
+            base = str(Path.home() / ".config")
+        except RuntimeError:
+            return None
+    return Path(base) / "shunter" / "config.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        if path.is_file():
-            return tomllib.loads(path.read_text())
-        pyproject = workspace / "pyproject.toml"
-        if pyproject.is_file():
-            return tomllib.loads(pyproject.read_text()).get("tool", {}).get("shunter", {})
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML ({e}); fix the file or remove it.") from None
-    return {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; save it as UTF-8 or remove it.") from None
+    except OSError as e:
+        raise ConfigError(
+            f"{path} could not be read ({e.strerror}); fix its permissions or remove it."
+        ) from None
+
+
+def _user_layer() -> tuple[dict[str, Any], str]:
+    path = user_config_path()
+    if path is None:
+        return {}, "the user config"
+    if not path.is_file():
+        if os.environ.get("SHUNTER_CONFIG"):
+            raise ConfigError(
+                f"SHUNTER_CONFIG names {path}, which is not a file; create it or unset SHUNTER_CONFIG."
+            )
+        return {}, str(path)
+    return _read_toml(path), str(path)
+
+
+def _workspace_layer(workspace: Path) -> tuple[dict[str, Any], str]:
+    """The workspace's own settings and the name of the file they came from."""
+    path = workspace / ".shunter" / "config.toml"
+    if path.is_file():
+        return _read_toml(path), ".shunter/config.toml"
+    pyproject = workspace / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}, ".shunter/config.toml"
+    section = _read_toml(pyproject).get("tool", {})
+    section = section.get("shunter", {}) if isinstance(section, dict) else {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{pyproject}: [tool.shunter] must be a table; fix the file.")
+    return section, "[tool.shunter] in pyproject.toml"
 
 
 def _env_layer(env: dict[str, str]) -> dict[str, Any]:
@@ -155,17 +237,151 @@ def _env_layer(env: dict[str, str]) -> dict[str, Any]:
     return {"model": model} if model else {}
 
 
-def load_settings(
-    workspace: Path, overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None
-) -> Settings:
-    """Build the settings for `workspace`; `overrides` are CLI flags (nested dicts)."""
-    data = _deep_merge(_file_layer(workspace), _env_layer(dict(os.environ) if env is None else env))
-    data = _deep_merge(data, overrides or {})
+def _as(adapter: TypeAdapter, value: Any) -> Any:
+    """`value` as pydantic would read it, or None when it is invalid (validation reports it)."""
+    try:
+        return adapter.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _restrict_workspace(
+    ws: dict[str, Any], trusted: Settings, source: str, user_file: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The workspace layer with every security loosening removed, and one warning per removal.
+
+    Lists of protected and secret paths are merged with the trusted ones rather than replacing
+    them. Values of the wrong type are left in place for validation to report.
+    """
+    warnings: list[str] = []
+    ws = dict(ws)
+
+    def ignored(key: str, value: Any, why: str) -> None:
+        warnings.append(
+            f"Ignored {key} = {value!r} from {source}: {why}; a workspace config may only tighten "
+            f"security, so set it in {user_file} or with a flag if you mean it."
+        )
+
+    tools = ws.get("tools")
+    if isinstance(tools, dict):
+        tools = dict(tools)
+        t = trusted.tools
+        for key in ("protected_paths", "secret_paths"):
+            extra = _as(_STR_LIST, tools.get(key)) if key in tools else None
+            if extra is None:
+                continue
+            if key == "secret_paths" and any(p.startswith("!") for p in extra):
+                ignored(f"tools.{key}", [p for p in extra if p.startswith("!")], "'!' globs re-allow secrets")
+                extra = [p for p in extra if not p.startswith("!")]
+            base = getattr(t, key)
+            tools[key] = base + [p for p in extra if p not in base]
+        sandbox = tools.get("sandbox")
+        if isinstance(sandbox, str) and _SANDBOX_STRICTNESS.get(sandbox, 99) < _SANDBOX_STRICTNESS[t.sandbox]:
+            ignored("tools.sandbox", tools.pop("sandbox"), f"it is weaker than {t.sandbox!r}")
+        for key in _OFF_SWITCHES:
+            if key in tools and _as(_BOOL, tools[key]) is True and not getattr(t, key):
+                ignored(f"tools.{key}", tools.pop(key), "it would turn a protection off")
+        hosts = _as(_STR_LIST, tools.get("fetch_allow_hosts")) if "fetch_allow_hosts" in tools else None
+        if hosts is not None:
+            allowed = {h.lower() for h in t.fetch_allow_hosts}
+            added = [h for h in hosts if h.lower() not in allowed]
+            if added:
+                ignored("tools.fetch_allow_hosts", added, "it would let fetch_url reach more hosts")
+                tools["fetch_allow_hosts"] = [h for h in hosts if h.lower() in allowed]
+        if "env_passthrough" in tools:
+            value = tools.pop("env_passthrough")
+            if value:
+                ignored("tools.env_passthrough", value, "it would hand environment variables to commands")
+        ws["tools"] = tools
+    agents = ws.get("agents")
+    if isinstance(agents, dict):
+        ws["agents"] = {name: _without_extra_tools(name, cfg, ignored) for name, cfg in agents.items()}
+    _restrict_model(ws, ignored)
+    _restrict_money(ws, trusted, ignored)
+    return ws, warnings
+
+
+_LOCAL_URL = re.compile(r"^https?://(localhost|127(?:\.\d+){3}|\[::1\])(:\d+)?(/|$)", re.IGNORECASE)
+
+
+def _restrict_model(ws: dict[str, Any], ignored: Any) -> None:
+    """A cloned repository must not be able to send your API key to its own server: from the
+    workspace, the endpoint may only be a local one (Ollama, llama.cpp...) and no key is read."""
+    model = ws.get("model")
+    if not isinstance(model, dict):
+        return
+    model = dict(model)
+    if "api_key" in model:
+        model.pop("api_key")
+        ignored("model.api_key", "***", "keys do not belong in a workspace")
+    url = model.get("base_url")
+    if isinstance(url, str) and not _LOCAL_URL.match(url):
+        ignored("model.base_url", model.pop("base_url"), "it would send your API key to that server")
+    ws["model"] = model
+
+
+def _restrict_money(ws: dict[str, Any], trusted: Settings, ignored: Any) -> None:
+    """Budgets may only shrink, and known prices may not be lowered, from the workspace."""
+    limits = ws.get("limits")
+    if isinstance(limits, dict):
+        limits = dict(limits)
+        for key, value in list(limits.items()):
+            current = getattr(trusted.limits, key, None)
+            if (
+                key.startswith("max_")
+                and current is not None
+                and isinstance(value, int | float)
+                and value > current
+            ):
+                ignored(f"limits.{key}", limits.pop(key), f"it is looser than {current}")
+        ws["limits"] = limits
+    prices = ws.get("prices")
+    if isinstance(prices, dict):
+        from runtime.prices import PriceTable
+
+        table = PriceTable.load(trusted.prices)
+        kept = {}
+        for name, price in prices.items():
+            if table.get(name) is not None:
+                ignored(f"prices.{name}", price, "a known price may not be changed from the workspace")
+            else:
+                kept[name] = price
+        ws["prices"] = kept
+
+
+def _without_extra_tools(name: str, cfg: Any, ignored: Any) -> Any:
+    if not isinstance(cfg, dict) or "extra_tools" not in cfg:
+        return cfg
+    cfg = dict(cfg)
+    value = cfg.pop("extra_tools")
+    if value:
+        ignored(f"agents.{name}.extra_tools", value, "it would give an agent more tools")
+    return cfg
+
+
+def _validate(data: dict[str, Any], where: str) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(
-            f"Invalid setting {where}: {err['msg']}; fix it in .shunter/config.toml, the environment or the flags."
-        ) from None
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"Invalid setting {loc}: {err['msg']}; fix it in {where}.") from None
+
+
+def load_settings(
+    workspace: Path, overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> Settings:
+    """Build the settings for `workspace`; `overrides` are CLI flags (nested dicts). `env`
+    replaces os.environ for the environment layer (the user config is still found through
+    os.environ). Warnings about ignored workspace settings are in the result's `.warnings`."""
+    user, user_file = _user_layer()
+    trusted = _validate(user, user_file)
+    ws, ws_file = _workspace_layer(workspace)
+    ws, warnings = _restrict_workspace(ws, trusted, ws_file, user_file)
+    data = _deep_merge(user, ws)
+    _validate(data, ws_file)
+    data = _deep_merge(data, _env_layer(dict(os.environ) if env is None else env))
+    data = _deep_merge(data, overrides or {})
+    settings = _validate(data, "the environment or the flags")
+    settings._warnings = warnings
+    return settings

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from runtime.client import OpenAIModel
 from runtime.config import Settings, load_settings
 from runtime.context import Approver, RunContext, deny_all
@@ -24,7 +26,10 @@ def check_workspace(workspace: str | Path) -> Path:
 
 
 def settings_for(workspace: Path, overrides: dict[str, Any] | None = None) -> Settings:
-    return load_settings(workspace, overrides)
+    settings = load_settings(workspace, overrides)
+    for warning in settings.warnings:  # a workspace config tried to loosen security: say so
+        logger.bind(human=True).warning(warning)
+    return settings
 
 
 class OpenAIProvider:

@@ -41,6 +41,13 @@ def _guarded_connect_ex(self, address):
 
 
 @pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch, tmp_path_factory):
+    """A developer's own ~/.config/shunter/config.toml must not change what tests see."""
+    monkeypatch.delenv("SHUNTER_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+@pytest.fixture(autouse=True)
 def _no_real_providers(monkeypatch):
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SHUNTER_MODEL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(var, raising=False)

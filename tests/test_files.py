@@ -465,3 +465,84 @@ def test_diff_in_approval_is_capped(tmp_path):
     execute_tool("write_file", {"path": "big.txt", "content": "".join(f"{i}\n" for i in range(1000))}, ctx)
     detail = recorder.requests[0].detail
     assert len(detail.splitlines()) == 201 and "more diff lines not shown" in detail.splitlines()[-1]
+
+
+# -- secret files ----------------------------------------------------------------------------
+
+
+def secrets_tree(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("API_KEY=sk-live-123\n")
+    (tmp_path / ".env.example").write_text("API_KEY=changeme\n")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "server.pem").write_text("-----BEGIN PRIVATE KEY----- sk-live-123\n")
+    (tmp_path / "app.py").write_text("key = os.environ['API_KEY']  # sk-live-123 lives in .env\n")
+    os.symlink(".env", tmp_path / "notes.txt")
+
+
+def test_read_file_refuses_secret_files_by_name_or_through_a_link(tmp_path, ctx):
+    secrets_tree(tmp_path)
+    for path in [".env", "./.env", "certs/server.pem", "notes.txt", "CERTS/../.env"]:
+        result = execute_tool("read_file", {"path": path}, ctx)
+        assert "holds secrets, so Shunter does not read it" in result, path
+        assert "tools.secret_paths" in result and "sk-live" not in result
+    assert "changeme" in execute_tool("read_file", {"path": ".env.example"}, ctx)
+
+
+def test_search_skips_secret_files_and_refuses_one_by_name(tmp_path, ctx):
+    secrets_tree(tmp_path)
+    result = execute_tool("search_files", {"pattern": "sk-live"}, ctx)
+    assert result.startswith("app.py:1:") and ".env:" not in result and "server.pem" not in result
+    assert "2 secret files (tools.secret_paths) skipped" in result
+    one = execute_tool("search_files", {"pattern": "sk", "path": "certs/server.pem"}, ctx)
+    assert "holds secrets" in one and "sk-live" not in one
+    assert "API_KEY=changeme" in execute_tool("search_files", {"pattern": "API_KEY", "glob": ".env*"}, ctx)
+
+
+def test_list_files_still_shows_secret_names(tmp_path, ctx):
+    secrets_tree(tmp_path)
+    listing = execute_tool("list_files", {"path": "."}, ctx)
+    assert ".env (" in listing and "certs/server.pem" in listing and "sk-live" not in listing
+
+
+def test_edit_file_refuses_secret_files_so_it_cannot_probe_them(tmp_path):
+    secrets_tree(tmp_path)
+    (tmp_path / "prod.key").write_text("TOKEN=abc\n")
+    ctx, recorder = asking(tmp_path, True)
+    result = execute_tool("edit_file", {"path": "prod.key", "old": "TOKEN=a", "new": "TOKEN=z"}, ctx)
+    assert "holds secrets" in result and "edit" in result
+    assert recorder.requests == [] and (tmp_path / "prod.key").read_text() == "TOKEN=abc\n"
+
+
+def test_secret_paths_are_configurable(tmp_path):
+    secrets_tree(tmp_path)
+    (tmp_path / "vault").mkdir()
+    (tmp_path / "vault" / "token.txt").write_text("tok-999\n")
+    relaxed = small(tmp_path, secret_paths=["vault/"])
+    assert "sk-live-123" in execute_tool("read_file", {"path": ".env"}, relaxed)
+    assert "holds secrets" in execute_tool("read_file", {"path": "vault/token.txt"}, relaxed)
+    allow_env = small(tmp_path, secret_paths=[".env*", "!.env"])
+    assert "sk-live-123" in execute_tool("read_file", {"path": ".env"}, allow_env)
+
+
+def test_rewriting_a_secret_file_does_not_confirm_its_content(tmp_path, ctx):
+    (tmp_path / "db.key").write_text("hunter2")
+    result = execute_tool("write_file", {"path": "db.key", "content": "hunter2"}, ctx)
+    assert result.startswith("Successfully wrote") and "already the same" not in result
+
+
+# -- text that cannot be stored --------------------------------------------------------------
+
+
+def test_write_with_a_lone_surrogate_says_so_in_one_sentence(tmp_path):
+    ctx, recorder = asking(tmp_path, True)
+    result = execute_tool("write_file", '{"path": "a.txt", "content": "ok \\ud800 there"}', ctx)
+    assert result.startswith("Nothing was written to a.txt") and "U+D800" in result
+    assert "UnicodeEncodeError" not in result and "failed" not in result
+    assert recorder.requests == [] and not (tmp_path / "a.txt").exists()
+
+
+def test_edit_with_a_lone_surrogate_says_so(tmp_path, ctx):
+    (tmp_path / "a.txt").write_text("hello\n")
+    result = execute_tool("edit_file", '{"path": "a.txt", "old": "hello", "new": "\\udfff"}', ctx)
+    assert "lone surrogate (U+DFFF" in result and "UnicodeEncodeError" not in result
+    assert (tmp_path / "a.txt").read_text() == "hello\n"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime.config import Settings, ToolSettings
+from runtime.config import DEFAULT_SECRET_PATHS, Settings, ToolSettings
 from runtime.context import RunContext
 from runtime.errors import ConfigError, PathDenied, ToolDenied
-from tools.pathscope import PathScope, ScopeVerdict, check_path, scope_for
+from tools.pathscope import PathScope, ScopeVerdict, check_path, is_secret, scope_for, secret_match
 
 CORPUS = Path(__file__).parent / "corpora" / "paths_traversal.txt"
 
@@ -168,10 +168,82 @@ def test_protected_paths_refuse_writes_but_allow_reads(tree):
                  "./.git//hooks/x", ".git\\hooks\\x", "hooks_link/pre-commit"]:  # fmt: skip
         verdict = scope.check(path, write=True)
         assert not verdict.allowed, path
-        assert "protected" in verdict.reason and "settings.tools.protected_paths" in verdict.reason
+        assert "protected" in verdict.reason and "tools.protected_paths" in verdict.reason
         assert scope.check(path).allowed, path
     assert scope.check(".gitignore", write=True).allowed
     assert scope.check(".envrc", write=True).allowed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".git", ".git/commondir", ".git/config.worktree", ".git/info/attributes", ".git/modules/x/config",
+     "sub/.git/config", "sub/.git", "a/b/.git/hooks/post-checkout", ".GIT/config", ".Git/hooks/pre-commit",
+     ".git./config", ".g\u200cit/config", "\uff0egit/config", "sub/../.git/HEAD"],
+)  # fmt: skip
+def test_any_git_component_is_protected_for_writes(tree, path):
+    ws, _ = tree
+    scope = PathScope(ws, protected=[])  # built in: holds even with an empty list
+    verdict = scope.check(path, write=True)
+    assert not verdict.allowed
+    assert (
+        "protected" in verdict.reason
+        and "'.git'" in verdict.reason
+        and "tools.protected_paths" in verdict.reason
+    )
+    with pytest.raises(PathDenied, match="protected"):
+        scope.open_file(path, os.O_WRONLY | os.O_CREAT)
+
+
+def test_git_protection_follows_symlinks_and_spares_look_alike_names(tree):
+    ws, _ = tree
+    (ws / "sub").mkdir()
+    (ws / "sub" / ".git").write_text("gitdir: ../.git/worktrees/sub\n")  # a worktree's pointer file
+    os.symlink(".git", ws / "git_link")
+    scope = PathScope(ws, protected=[])
+    assert not scope.check("sub/.git", write=True).allowed
+    assert not scope.check("git_link/info/attributes", write=True).allowed
+    assert (ws / "sub" / ".git").read_text().startswith("gitdir:")
+    for fine in [".gitignore", ".gitattributes", ".github/workflows/ci.yml", "sub/.gitmodules", "git/config"]:
+        assert scope.check(fine, write=True).allowed, fine
+    assert scope.check(".git/config").allowed  # reading stays allowed
+
+
+def test_configured_protected_paths_compare_case_insensitively(tree):
+    ws, _ = tree
+    scope = PathScope(ws)
+    for path in [".ENV", ".Shunter/config.toml", ".env.", "\uff0eenv"]:
+        verdict = scope.check(path, write=True)
+        assert not verdict.allowed, path
+        assert "under '.env'" in verdict.reason or "under '.shunter'" in verdict.reason
+        assert "user config" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".env", ".env.local", "app/.env.production", ".ENV", "certs/server.pem", "tls/private.KEY",
+     "home/.ssh/id_rsa", "id_ed25519", "keys/id_ecdsa_sk", ".netrc", ".pgpass", ".npmrc", ".pypirc",
+     ".aws/credentials", "backup/.aws/credentials.old", "cert.p12", "cert.pfx", ".git-credentials",
+     "sub/../.env"],
+)  # fmt: skip
+def test_default_secret_paths_match_secret_files(path):
+    assert is_secret(path, DEFAULT_SECRET_PATHS)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".env.example", ".env.sample", ".env.template", "id_rsa.pub", ".ssh/id_ed25519.pub", ".envrc",
+     "env.py", "README.md", "credentials.md", "docs/keys.md", "src/key.py", ".env/lib/site.py", "."],
+)  # fmt: skip
+def test_default_secret_paths_spare_ordinary_files(path):
+    assert not is_secret(path, DEFAULT_SECRET_PATHS)
+
+
+def test_secret_globs_negation_folders_and_anchors():
+    assert secret_match("a/.env", [".env", "!.env"]) is None  # the last match wins
+    assert secret_match("a/.env", ["!.env", ".env"]) == ".env"
+    assert is_secret("vault/deep/token.txt", ["vault/"]) and not is_secret("vault", ["vault/"])
+    assert is_secret("top.txt", ["/top.txt"]) and not is_secret("sub/top.txt", ["/top.txt"])
+    assert is_secret("sub\\.env", [".env"]) and not is_secret("x", ["", "/"])
 
 
 def test_custom_protected_list_and_scope_for(tree):

@@ -4,6 +4,10 @@ Every open, create, rename and unlink goes through PathScope's descriptors (dir_
 O_NOFOLLOW), so no tool follows a symlink out of the workspace. Writes are atomic (temp file in
 the same directory, fsync, rename), ask for approval with a diff, and are recorded in
 ctx.file_changes so a run can be undone.
+
+Files matching settings.tools.secret_paths (.env, keys, tokens) are never read back to the
+model: read_file and edit_file refuse them and search_files skips them, so an agent that also
+has a network tool cannot send them anywhere. list_files still shows their names.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from runtime.context import ApprovalRequest, FileChange, RunContext
 from runtime.errors import ToolDenied
 from tools.base import tool
 from tools.gitignore import Rule, glob_to_regex, is_ignored, parse_gitignore
-from tools.pathscope import Located, PathScope, scope_for
+from tools.pathscope import Located, PathScope, scope_for, secret_match
 
 # Folders of tools and dependencies: noise for a model, and often huge.
 SKIP_DIRS = frozenset(
@@ -58,6 +62,31 @@ def _os_error(verb: str, path: str, e: OSError) -> str:
     if e.errno == errno.ENAMETOOLONG:
         return f"Cannot {verb} {path}: a file name is too long; use a shorter name."
     return f"Cannot {verb} {path}: {e.strerror or e}."
+
+
+def _secret_refusal(ctx: RunContext, path: str, rel: str) -> str | None:
+    """The refusal for reading a secret file (by the name given or the one it resolves to)."""
+    patterns = ctx.settings.tools.secret_paths
+    glob = secret_match(rel, patterns) or secret_match(path, patterns)
+    if glob is None:
+        return None
+    return (
+        f"{rel} holds secrets, so Shunter does not read it; remove {glob!r} from tools.secret_paths "
+        "(in ~/.config/shunter/config.toml) to allow it."
+    )
+
+
+def _unencodable(text: str, what: str) -> str | None:
+    """Why `text` cannot be stored as UTF-8 (lone surrogates from a broken JSON escape), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = f"U+{ord(text[e.start]):04X}"
+        return (
+            f"{what} contains a lone surrogate ({bad} at character {e.start}), which cannot be stored "
+            "as UTF-8; replace it with the character you meant (a pair of surrogates, or the character itself)."
+        )
+    return None
 
 
 def _plural(n: int, word: str) -> str:
@@ -272,6 +301,9 @@ def read_file(ctx: RunContext, path: str, start_line: int = 1, end_line: int | N
                 return _not_found(path)
             if loc.kind == "dir":
                 return f"{loc.rel} is a directory; use list_files to see what it contains."
+            refusal = _secret_refusal(ctx, path, loc.rel)
+            if refusal:
+                return refusal
             fd = loc.open(_READ)
     except OSError as e:
         return _os_error("read", path, e)
@@ -425,6 +457,9 @@ def search_files(
                 fd = loc.open(os.O_RDONLY | os.O_DIRECTORY)
                 rules = _ancestor_rules(scope, loc.rel)
                 return _search_tree(ctx, fd, loc.rel, regex, _matcher(glob), rules, limit, pattern)
+            refusal = _secret_refusal(ctx, path, loc.rel)
+            if refusal:
+                return refusal.replace("does not read it", "does not search it")
             data = _read_located(loc, limit)
     except OSError as e:
         return _os_error("search", path, e)
@@ -445,7 +480,8 @@ def _search_tree(
     pattern: str,
 ) -> str:
     out: list[str] = []
-    files = large = 0
+    files = large = secret = 0
+    secret_globs = ctx.settings.tools.secret_paths
     try:
         walk = _walk(fd, rel, _Walk(rules=rules))
         for entry in walk:
@@ -453,6 +489,9 @@ def _search_tree(
                 continue
             if ctx.cancel.cancelled:
                 break
+            if secret_match(entry.rel, secret_globs):
+                secret += 1
+                continue
             if entry.size > limit:
                 large += 1
                 continue
@@ -474,6 +513,8 @@ def _search_tree(
         os.close(fd)
     where = "the workspace" if rel == "." else rel
     note = f"; {large} files over {limit} bytes skipped" if large else ""
+    if secret:
+        note += f"; {_plural(secret, 'secret file')} (tools.secret_paths) skipped"
     if not out:
         return f"No matches for {pattern!r} in {where} ({files} files searched{note})."
     if len(out) > MAX_MATCHES:
@@ -519,8 +560,8 @@ def _current(
 
 def _approve_write(ctx: RunContext, args: dict) -> ApprovalRequest | None:
     rel, kind, before = _current(scope_for(ctx), args["path"])
-    if kind not in (None, "file"):
-        return None
+    if kind not in (None, "file") or _unencodable(args["content"], "content"):
+        return None  # the tool refuses these without writing, so there is nothing to approve
     after = args["content"].encode("utf-8")
     lines = _line_count(args["content"])
     old_lines = _line_count((before or b"").decode("utf-8", "replace"))
@@ -537,7 +578,7 @@ def _approve_write(ctx: RunContext, args: dict) -> ApprovalRequest | None:
 
 def _approve_edit(ctx: RunContext, args: dict) -> ApprovalRequest | None:
     rel, kind, before = _current(scope_for(ctx), args["path"])
-    if before is None:
+    if before is None or _secret_refusal(ctx, args["path"], rel):
         return None
     planned = _plan_edit(before, args["old"], args["new"])
     if isinstance(planned, str):
@@ -579,6 +620,9 @@ def write_file(ctx: RunContext, path: str, content: str) -> str:
         path: File path relative to the workspace.
         content: The complete new content of the file.
     """
+    problem = _unencodable(content, "content")
+    if problem:
+        return f"Nothing was written to {path}: the {problem}"
     data = content.encode("utf-8")
     try:
         with scope_for(ctx).locate(path, write=True, create_parents=True) as loc:
@@ -595,7 +639,9 @@ def write_file(ctx: RunContext, path: str, content: str) -> str:
         ctx.file_changes.record(
             FileChange(path=loc.rel, before=before, after=data, subtask_id=ctx.subtask_id)
         )
-    note = "" if before != data else "; the content was already the same"
+    # Saying "already the same" about a secret file would confirm a guess of its content.
+    same = before == data and not _secret_refusal(ctx, path, loc.rel)
+    note = "; the content was already the same" if same else ""
     return (
         f"Successfully wrote {_plural(_line_count(content), 'line')} ({len(data)} bytes) to {loc.rel}{note}."
     )
@@ -608,6 +654,10 @@ def _plan_edit(before: bytes, old: str, new: str) -> tuple[str, str] | str:
         return "old must not be empty; to create or replace a whole file use write_file."
     if old == new:
         return "old and new are identical; nothing would change."
+    for text, what in ((old, "old"), (new, "new")):
+        problem = _unencodable(text, what)
+        if problem:
+            return problem
     try:
         text = before.decode("utf-8")
     except UnicodeDecodeError:
@@ -643,6 +693,9 @@ def edit_file(ctx: RunContext, path: str, old: str, new: str) -> str:
                 return _not_found(path)
             if loc.kind != "file":
                 return f"{loc.rel} is not a file; edit_file edits text files."
+            refusal = _secret_refusal(ctx, path, loc.rel)
+            if refusal:  # edit_file's answers ("not found", "appears 2 times") would reveal the content
+                return refusal.replace("does not read it", "does not read or edit it")
             before = _read_located(loc)
             planned = _plan_edit(before, old, new)
             if isinstance(planned, str):

@@ -20,7 +20,12 @@ Rules (each refusal comes with one sentence naming the problem):
   inside the workspace. `/proc/self/root`, `/proc/<pid>/cwd` and friends are just absolute
   paths outside the workspace.
 - Writes to a protected path (settings.tools.protected_paths) or anything under it are refused,
-  whether named directly or reached through a symlink.
+  whether named directly or reached through a symlink, and so are writes to any path with a
+  component named `.git` (nested repositories, the `.git` file of a worktree, `.git/commondir`).
+  Names are compared case-insensitively, after NFKC and with invisible format characters
+  removed, because case-insensitive file systems (macOS) open `.GIT/config` as `.git/config`.
+- `is_secret(rel_path, patterns)` says whether a path matches settings.tools.secret_paths;
+  the file tools use it to refuse reading keys and tokens.
 
 Opening never lets the kernel follow a symlink: every directory is opened with O_NOFOLLOW
 relative to the descriptor of its parent, and the final component with O_NOFOLLOW, so a symlink
@@ -32,6 +37,7 @@ POSIX only (dir_fd support).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import stat
@@ -44,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from runtime.errors import ConfigError, PathDenied
+from tools.gitignore import glob_to_regex
 
 if TYPE_CHECKING:
     from runtime.context import RunContext
@@ -283,12 +290,20 @@ class PathScope:
         return None
 
     def _refuse_protected(self, rel_parts: list[str], shown: str) -> None:
+        folded = [_fold_name(p) for p in rel_parts]
+        if ".git" in folded:
+            raise PathDenied(
+                f"{shown!r} is protected (it is git's own '.git' folder or file, or inside one), so tools may "
+                "not write or delete it; this rule is built in, and the other protected paths are listed in "
+                "tools.protected_paths in your user config (~/.config/shunter/config.toml)."
+            )
         for entry in self._protected:
-            if rel_parts[: len(entry)] == entry:
+            if folded[: len(entry)] == entry:
                 name = "/".join(entry)
                 raise PathDenied(
-                    f"{shown!r} is protected (under {name!r}), so tools may not write or delete it; "
-                    "to allow it, remove the entry from settings.tools.protected_paths in .shunter/config.toml."
+                    f"{shown!r} is protected (under {name!r}), so tools may not write or delete it; to allow "
+                    f"it, remove {name!r} from tools.protected_paths in your user config "
+                    "(~/.config/shunter/config.toml); a workspace config can only add entries."
                 )
 
     # -- the walk --------------------------------------------------------------------------
@@ -444,7 +459,55 @@ def _collapse(parts: list[str]) -> list[str]:
 
 
 def _protected_parts(entry: str) -> list[str]:
-    return _collapse(_components(entry.replace("\\", "/")))
+    return [_fold_name(p) for p in _collapse(_components(entry.replace("\\", "/")))]
+
+
+def _fold_name(name: str) -> str:
+    """A file name as a case-insensitive file system may see it: NFKC, without invisible format
+    characters (HFS+ ignores U+200C and friends: CVE-2014-9390), casefolded, and without the
+    trailing dots and spaces Windows drops."""
+    text = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
+    return text.casefold().rstrip(". ") or text
+
+
+# -- secret files --------------------------------------------------------------------------
+
+
+def is_secret(rel_path: str, patterns: Sequence[str]) -> bool:
+    """Whether the workspace-relative `rel_path` matches the secret globs `patterns`
+    (settings.tools.secret_paths; see its docstring for the glob rules)."""
+    return secret_match(rel_path, patterns) is not None
+
+
+def secret_match(rel_path: str, patterns: Sequence[str]) -> str | None:
+    """The glob of `patterns` that makes `rel_path` secret, or None. The last glob that matches
+    decides, so '!glob' re-allows what an earlier glob matched."""
+    parts = [_fold_name(p) for p in _collapse(_components(rel_path.replace("\\", "/")))]
+    if not parts:
+        return None
+    path = "/".join(parts)
+    folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    hit = None
+    for raw in patterns:
+        negate = raw.startswith("!")
+        body = raw[1:] if negate else raw
+        regex = _secret_regex(body)
+        if regex is None:
+            continue
+        # 'dir/' covers everything in such a folder; any other glob matches the path itself
+        targets = folders if body.endswith("/") else [path]
+        if any(regex.fullmatch(t) for t in targets):
+            hit = None if negate else raw
+    return hit
+
+
+@functools.lru_cache(maxsize=256)
+def _secret_regex(glob: str) -> re.Pattern[str] | None:
+    body = "/".join(_fold_name(p) for p in glob.strip().rstrip("/").split("/") if p) if glob.strip() else ""
+    if not body:
+        return None
+    anchored = glob.startswith("/")
+    return re.compile(("" if anchored else "(?:.*/)?") + glob_to_regex(body), re.DOTALL)
 
 
 def _decoded_forms(path: str) -> list[str]:
