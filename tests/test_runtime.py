@@ -320,3 +320,32 @@ async def test_guard_does_not_leak_waiters():
         assert await token.guard(quick()) == 1
     await asyncio.sleep(0)  # let the last abandoned waiter run its cleanup
     assert len(token._waiters) == 0
+
+
+def test_streamed_tool_calls_sent_whole_under_one_index_stay_separate():
+    from runtime.client import _CallAssembler
+
+    openai_style = _CallAssembler()
+    openai_style.add(0, "call_1", "read_file", '{"pa')
+    openai_style.add(0, None, None, 'th": "a"}')
+    openai_style.add(1, "call_2", "read_file", '{"path": "b"}')
+    ollama_style = _CallAssembler()
+    ollama_style.add(0, "call_1", "read_file", '{"path": "a"}')
+    ollama_style.add(0, "call_2", "read_file", '{"path": "b"}')
+    no_ids = _CallAssembler()
+    no_ids.add(None, None, "read_file", '{"path": "a"}')
+    no_ids.add(None, None, "list_files", '{"path": "."}')
+    for assembler in (openai_style, ollama_style):
+        assert [(c.name, c.arguments) for c in assembler.result()] == [
+            ("read_file", '{"path": "a"}'),
+            ("read_file", '{"path": "b"}'),
+        ]
+    assert [c.name for c in no_ids.result()] == ["read_file", "list_files"]
+
+
+async def test_execute_tool_works_from_async_code_too(workspace, monkeypatch):
+    from tools.registry import execute_tool
+
+    monkeypatch.chdir(workspace)
+    assert "Successfully wrote" in execute_tool("write_file", {"path": "x.txt", "content": "hi\n"})
+    assert execute_tool("read_file", {"path": "x.txt"}).rstrip().endswith("hi")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -12,9 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runtime.config import Settings
+from runtime.config import load_settings
 from runtime.context import RunContext, approve_all
-from runtime.errors import RunCancelled, ToolDenied, UsageLimitExceeded
+from runtime.errors import RunCancelled, ShunterError, ToolDenied, UsageLimitExceeded
 from tools.base import Tool, drop_nulls_for_defaults
 from tools.truncate import truncate_result
 
@@ -175,9 +176,16 @@ def execute_tool(name: str, args: dict[str, Any] | str, ctx: RunContext | None =
     effects are approved (the policy's `deny` still holds).
     """
     if ctx is None:
-        ctx = RunContext(workspace=Path.cwd(), settings=Settings(), approve=approve_all)
+        try:
+            settings = load_settings(Path.cwd())
+        except ShunterError as e:
+            return f"{name} was not run: {e}"
+        ctx = RunContext(workspace=Path.cwd(), settings=settings, approve=approve_all)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(aexecute_tool(name, args, ctx))
-    raise RuntimeError("execute_tool() is synchronous; inside an event loop await aexecute_tool() instead.")
+    # Called from async code: run it on a loop of its own in a worker thread (prefer awaiting
+    # aexecute_tool there, which does not block the caller's loop).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, aexecute_tool(name, args, ctx)).result()
