@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from runtime.cancel import CancellationToken
 from runtime.config import Settings
+from runtime.errors import ConfigError
 from runtime.events import EventLog
 from runtime.usage import UsageLimits, UsageTracker
 
@@ -169,6 +170,14 @@ class RunContext:
 def ensure_state_dir(workspace: Path) -> Path:
     """<workspace>/.shunter, ignored by git so run state and saved outputs are never committed."""
     state = workspace / ".shunter"
+    # Shunter writes here as you: a symlink planted in a cloned repository must not redirect
+    # the state, logs or saved outputs to a file outside the workspace.
+    for path in (state, state / "logs", state / "logs" / "events.jsonl", state / "state.db", state / "outputs"):
+        if path.is_symlink():
+            raise ConfigError(
+                f"{path} is a symbolic link; Shunter keeps its state only in real files inside the "
+                "workspace. Remove the link and run again."
+            )
     state.mkdir(parents=True, exist_ok=True)
     ignore = state / ".gitignore"
     if not ignore.exists():

@@ -349,3 +349,13 @@ async def test_execute_tool_works_from_async_code_too(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     assert "Successfully wrote" in execute_tool("write_file", {"path": "x.txt", "content": "hi\n"})
     assert execute_tool("read_file", {"path": "x.txt"}).rstrip().endswith("hi")
+
+
+def test_state_files_never_follow_a_planted_symlink(workspace, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (workspace / ".shunter" / "logs").mkdir(parents=True)
+    (workspace / ".shunter" / "logs" / "events.jsonl").symlink_to(victim)
+    with pytest.raises(ConfigError, match="symbolic link"):
+        RunContext.create(workspace, Settings())
+    assert victim.read_text() == "precious\n"
