@@ -172,7 +172,13 @@ def ensure_state_dir(workspace: Path) -> Path:
     state = workspace / ".shunter"
     # Shunter writes here as you: a symlink planted in a cloned repository must not redirect
     # the state, logs or saved outputs to a file outside the workspace.
-    for path in (state, state / "logs", state / "logs" / "events.jsonl", state / "state.db", state / "outputs"):
+    for path in (
+        state,
+        state / "logs",
+        state / "logs" / "events.jsonl",
+        state / "state.db",
+        state / "outputs",
+    ):
         if path.is_symlink():
             raise ConfigError(
                 f"{path} is a symbolic link; Shunter keeps its state only in real files inside the "
