@@ -387,3 +387,23 @@ def test_a_missing_workspace_is_reported_as_text(tmp_path):
     ctx.workspace = tmp_path / "gone"
     out = execute_tool("run_command", {"command": "ls"}, ctx)
     assert out.startswith("The command could not be started")
+
+
+def test_git_settings_that_run_programs_written_by_a_command_are_reported(tmp_path):
+    from runtime.config import Settings
+    from runtime.context import RunContext, approve_all
+    from tools.gitwatch import risky_settings
+    from tools.registry import execute_tool
+
+    assert risky_settings('[core]\n\tfsmonitor = "touch x"\n[alias]\n\tst = status\n\tx = !sh -c id\n') == {
+        "core.fsmonitor",
+        "alias.x",
+    }
+    assert risky_settings("[core]\n\tbare = false\n\tfilemode = true\n") == set()
+    ctx = RunContext.create(tmp_path, Settings(), approve=approve_all)
+    out = execute_tool(
+        "run_command",
+        {"command": "git init -q . && git config core.fsmonitor 'touch planted' && git config user.name t"},
+        ctx,
+    )
+    assert "core.fsmonitor" in out and "must review .git/config" in out and "user.name" not in out

@@ -14,6 +14,7 @@ from typing import Any
 
 from runtime.context import ApprovalRequest, RunContext
 from runtime.errors import ToolDenied
+from tools import gitwatch
 from tools.base import tool
 from tools.policy import check_command
 from tools.proc import ProcResult, git_safe_env, run_process, scrubbed_env
@@ -86,6 +87,7 @@ async def run_command(ctx: RunContext, command: str) -> str:
             argv, workspace=ctx.workspace, network=settings.shell_network, protected=settings.protected_paths
         )
     watched = absent_redirects(ctx.workspace)
+    git_before = gitwatch.snapshot(ctx.workspace)
     try:
         result = await run_process(
             argv,
@@ -101,6 +103,13 @@ async def run_command(ctx: RunContext, command: str) -> str:
     ctx.emit("shell.run", sandbox=info.kind, exit_code=result.exit_code, seconds=result.duration_s)
     text = format_result(result, info, network=settings.shell_network, timeout_s=settings.shell_timeout_s,
                          limit=settings.shell_max_output_bytes)  # fmt: skip
+    risky = gitwatch.new_risky_settings(ctx.workspace, git_before)
+    if risky:
+        ctx.emit("policy.git_config", level="WARNING", settings=risky)
+        text += (
+            f"\nWarning: the command added git settings that run programs ({'; '.join(risky)}). Shunter's "
+            "own git commands ignore them, but your git would obey them: the user must review .git/config."
+        )
     if removed:
         text += (
             f"\nShunter removed {', '.join(removed)}, which the command created: it would make git read "
