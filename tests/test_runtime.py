@@ -291,7 +291,9 @@ def test_token_counting_takes_any_text():
 
 
 async def test_calls_caught_in_a_blip_ride_out_the_breaker_instead_of_failing(workspace):
-    retry = RetrySettings(initial_delay_s=0.02, max_delay_s=0.05, breaker_threshold=4, breaker_cooldown_s=0.2)
+    retry = RetrySettings(
+        initial_delay_s=0.02, max_delay_s=0.05, breaker_threshold=4, breaker_cooldown_s=0.2, attempts=10
+    )
     ctx = RunContext.create(workspace, Settings(retry=retry))
     down_until = time.monotonic() + 0.15  # the server fails every call for 150 ms, then recovers
 
