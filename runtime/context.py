@@ -106,6 +106,9 @@ class RunContext:
     """The subtask was planned read-only: tools with a read-only mode must stay in it."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """The command-line settings of the run, kept with it so a resume applies them again."""
+    workspace_readers: set[str | None] = field(default_factory=set)
+    """Subtasks that have read workspace files (shared by every view): sending data out of the
+    machine after that needs approval."""
     approval_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Parallel subtasks ask one at a time: shared by every view of the run."""
 

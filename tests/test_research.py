@@ -382,7 +382,8 @@ async def test_max_chars_must_be_positive(server, tmp_path):
 
 def test_research_tools_are_network_tools():
     assert [t.name for t in research.TOOLS] == ["fetch_url", "web_search"]
-    assert all(t.effect == "network" and t.approval is None for t in research.TOOLS)
+    assert all(t.effect == "network" and t.read_only for t in research.TOOLS)
+    assert research.web_search.approval is None and research.fetch_url.approval is not None
     params = research.fetch_url.schema()["function"]["parameters"]
     assert params["required"] == ["url", "max_chars"] and params["additionalProperties"] is False
 
@@ -582,3 +583,23 @@ async def test_brave_provider_uses_the_key_and_never_shows_it(server, tmp_path, 
         == "the Brave Search API answered HTTP 401 Unauthorized; check the BRAVE_API_KEY environment variable."
     )
     assert "wrong-key" not in repr(research.search_provider(ctx.settings.tools))
+
+
+async def test_fetching_after_reading_workspace_files_needs_approval(tmp_path):
+    from runtime.context import RunContext
+    from tools.registry import aexecute_tool
+
+    (tmp_path / "notes.txt").write_text("internal roadmap\n")
+    asked = []
+
+    async def refuse(request):
+        asked.append(request)
+        return False
+
+    ctx = RunContext(workspace=tmp_path, approve=refuse).for_subtask("t1", "research")
+    assert research.fetch_url.approval(ctx, {"url": "http://example.test/"}) is None  # nothing read yet
+    await aexecute_tool("read_file", {"path": "notes.txt"}, ctx)
+    out = await aexecute_tool("fetch_url", {"url": "http://example.test/?q=internal+roadmap"}, ctx)
+    assert "not approved" in out and asked[0].summary == "fetch http://example.test/?q=internal+roadmap"
+    other = ctx.for_subtask("t2", "research")  # another subtask has read nothing
+    assert research.fetch_url.approval(other, {"url": "http://example.test/"}) is None

@@ -133,6 +133,8 @@ async def aexecute_tool(
                     f"{name} was not approved by the user; it was not run. Do not retry it; report what you could not do.",
                     request.summary,
                 )
+        if t.effect == "read":
+            ctx.workspace_readers.add(ctx.subtask_id)
         result = await ctx.cancel.guard(t.invoke(ctx, parsed))
         text = result if isinstance(result, str) else json.dumps(result, default=str)
     except (RunCancelled, UsageLimitExceeded):

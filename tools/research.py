@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import httpx2
 
 from runtime.config import ToolSettings
-from runtime.context import RunContext
+from runtime.context import ApprovalRequest, RunContext
 from runtime.errors import ToolDenied
 from tools.base import tool
 from tools.html_text import html_to_text
@@ -64,7 +64,23 @@ class Redirect:
     location: str
 
 
-@tool(effect="network")
+def _approve_fetch(ctx: RunContext, args: dict) -> ApprovalRequest | None:
+    # Private data plus untrusted pages plus a way out is how data leaks: a page can ask the
+    # agent to put what it read from the workspace into a URL. Once this subtask has read
+    # workspace files, every fetch is shown to the user first.
+    if ctx.subtask_id not in ctx.workspace_readers:
+        return None
+    return ApprovalRequest(
+        kind="other",
+        tool="fetch_url",
+        summary=f"fetch {args['url']}",
+        detail="This subtask has read workspace files; check that the URL carries none of their content.",
+        subtask_id=ctx.subtask_id,
+        agent=ctx.agent,
+    )
+
+
+@tool(effect="network", approval=_approve_fetch)
 async def fetch_url(ctx: RunContext, url: str, max_chars: int | None = None) -> str:
     """Fetch a web page or document over http(s) and return it as readable text.
 
