@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import threading
+from collections.abc import Callable
 
 from runtime.context import ApprovalRequest, Approver, approve_all
 
@@ -43,13 +45,23 @@ class _Lines:
         return line
 
 
-def interactive_approver() -> Approver:
-    always: set[str] = set()
-    lines = _Lines()
+class InteractiveApprover:
+    """Asks y / n / always on the terminal. `pause` (set by the live display) stops redrawing
+    while the question waits, so the prompt is not drawn over."""
 
-    async def ask(request: ApprovalRequest) -> bool:
-        if request.kind in always:
+    def __init__(self) -> None:
+        self.always: set[str] = set()
+        self.lines = _Lines()
+        self.pause: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
+
+    async def __call__(self, request: ApprovalRequest) -> bool:
+        if request.kind in self.always:
             return True
+        with self.pause():
+            return await self._ask(request)
+
+    async def _ask(self, request: ApprovalRequest) -> bool:
+        always = self.always
         who = f"{request.subtask_id} · {request.agent}" if request.subtask_id else "tool"
         err = sys.stderr
         err.write(f"\n── approval needed ({who}) ── {request.tool}: {shown(request.summary)}\n")
@@ -57,13 +69,15 @@ def interactive_approver() -> Approver:
             err.write(shown(request.detail.rstrip()) + "\n")
         err.write("Allow? [y]es / [n]o / [a]lways for this run: ")
         err.flush()
-        answer = (await lines.next()).strip().lower()
+        answer = (await self.lines.next()).strip().lower()
         if answer in ("a", "always"):
             always.add(request.kind)
             return True
         return answer in ("y", "yes")
 
-    return ask
+
+def interactive_approver() -> InteractiveApprover:
+    return InteractiveApprover()
 
 
 def refusing_approver() -> Approver:

@@ -24,7 +24,7 @@ from shunter import render
 from shunter.api import _provider, prepare
 from shunter.api import plan as api_plan
 from shunter.api import run as api_run
-from shunter.approve import announcing_approver, choose_approver
+from shunter.approve import InteractiveApprover, announcing_approver, choose_approver
 from shunter.progress import Progress
 from shunter.wiring import OpenAIProvider, check_workspace, settings_for
 
@@ -203,6 +203,8 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
             )
             progress_holder.append(p.__enter__())
             ctx.on_text = p.on_text
+            if isinstance(ctx.approve, InteractiveApprover):
+                ctx.approve.pause = p.paused
         return ok
 
     follow = FollowUp(continue_=opts.continue_, conversation=opts.conversation, from_run=opts.from_run)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from router.records import SubtaskRecord
@@ -28,6 +30,18 @@ class Progress:
         self._live: Any = None  # rich.live.Live, imported only when drawing
         self.latest: dict[str, str] = {}
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop redrawing while a prompt waits for an answer on the terminal."""
+        if self._live is None:
+            yield
+            return
+        self._live.stop()
+        try:
+            yield
+        finally:
+            self._live.start()
+
     def on_text(self, delta: str, subtask_id: str | None) -> None:
         """Streamed model text: the table shows the tail of each subtask's latest output."""
         if self._live is None or not subtask_id:
@@ -42,7 +56,10 @@ class Progress:
             from rich.live import Live
 
             self._live = Live(
-                self._table(), console=Console(stderr=True), refresh_per_second=8, transient=False
+                get_renderable=self._table,
+                console=Console(stderr=True),
+                refresh_per_second=4,
+                transient=False,
             )
             self._live.__enter__()
         return self
