@@ -60,10 +60,14 @@ def _overrides(
 
 
 def _planning_errors(fn):
-    """An unreachable server, a wrong model or a rejected key shows up at planning: usage errors."""
+    """An unreachable server, a wrong model or a rejected key shows up at planning: usage errors
+    (exit 2). A server that is overloaded or failing (429, 5xx after the retries) is not a
+    configuration problem: that run failed (exit 1)."""
     try:
         return fn()
     except ModelError as e:
+        if e.status is not None and (e.status in (408, 409, 429) or e.status >= 500):
+            raise
         raise ConfigError(str(e)) from None
 
 

@@ -297,3 +297,9 @@ def test_demo_in_a_given_workspace_is_kept_and_recorded(tmp_path):
     assert runs[0]["run_id"] == run_id and runs[0]["status"] == "succeeded"
     again = shunter(["demo", "--workspace", str(ws)])
     assert again.returncode == 2 and "already has" in again.stderr
+
+
+def test_a_server_failing_after_the_retries_is_a_failed_run_not_bad_usage(test_server, project):
+    test_server.handler = lambda body: Fault(503)
+    out = shunter(["plan", "x", "--json", "-w", str(project)], test_server)
+    assert out.returncode == 1 and json.loads(out.stdout)["exit_code"] == 1 and "503" in out.stderr
