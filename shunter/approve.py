@@ -34,9 +34,12 @@ class _Lines:
             self.queue = queue
 
             def pump() -> None:
-                for line in sys.stdin:
-                    loop.call_soon_threadsafe(queue.put_nowait, line)
-                loop.call_soon_threadsafe(queue.put_nowait, "")  # end of input: no more answers
+                try:
+                    for line in sys.stdin:
+                        loop.call_soon_threadsafe(queue.put_nowait, line)
+                    loop.call_soon_threadsafe(queue.put_nowait, "")  # end of input: no more answers
+                except (RuntimeError, ValueError, OSError):
+                    return  # the run is over (its loop is closed) or stdin went away
 
             threading.Thread(target=pump, name="shunter-stdin", daemon=True).start()
         line = await self.queue.get()
