@@ -277,18 +277,6 @@ def run_overrides(ctx: RunContext) -> dict[str, Any]:
     return getattr(ctx, "overrides", None) or {}
 
 
-def _limits(settings: Settings) -> UsageLimits:
-    lim = settings.limits
-    return UsageLimits(
-        lim.max_tokens,
-        lim.max_requests,
-        lim.max_tool_calls,
-        lim.max_iterations,
-        lim.max_cost_usd,
-        lim.max_seconds,
-    )
-
-
 def apply_saved_overrides(ctx: RunContext, saved: dict[str, Any] | None) -> dict[str, Any]:
     """Put the overrides a run was started with back on `ctx` (settings and usage limits), under
     the ones the context was made with now (flags given to resume win). Returns the merged
@@ -303,7 +291,7 @@ def apply_saved_overrides(ctx: RunContext, saved: dict[str, Any] | None) -> dict
                 f"The settings run {ctx.run_id} was started with no longer apply ({e}); resume it with "
                 "flags that replace them."
             ) from None
-        ctx.usage.limits = _limits(ctx.settings)
+        ctx.usage.limits = UsageLimits.from_settings(ctx.settings.limits)
     ctx.overrides = effective
     return effective
 

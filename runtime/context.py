@@ -141,18 +141,7 @@ class RunContext:
 
         settings = settings or Settings()
         workspace = Path(workspace).resolve()
-        lim = settings.limits
-        tracker = UsageTracker(
-            UsageLimits(
-                lim.max_tokens,
-                lim.max_requests,
-                lim.max_tool_calls,
-                lim.max_iterations,
-                lim.max_cost_usd,
-                lim.max_seconds,
-            ),
-            PriceTable.load(settings.prices),
-        )
+        tracker = UsageTracker(UsageLimits.from_settings(settings.limits), PriceTable.load(settings.prices))
         run_id = kw.pop("run_id", None) or uuid.uuid4().hex[:12]
         ensure_state_dir(workspace)
         events = kw.pop("events", None) or EventLog(

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 
+from runtime.config import LimitSettings
 from runtime.errors import UsageLimitExceeded
 from runtime.prices import PriceTable
 
@@ -67,6 +68,18 @@ class Reservation:
 
 @dataclass(frozen=True)
 class UsageLimits:
+    @classmethod
+    def from_settings(cls, lim: LimitSettings) -> UsageLimits:
+        """The run-wide limits of `[limits]` in the settings."""
+        return cls(
+            lim.max_tokens,
+            lim.max_requests,
+            lim.max_tool_calls,
+            lim.max_iterations,
+            lim.max_cost_usd,
+            lim.max_seconds,
+        )
+
     max_tokens: int | None = None
     max_requests: int | None = None
     max_tool_calls: int | None = None
