@@ -11,16 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
+from shunter.cli_options import JsonFlag, MaxParallel, ModelName, Workspace, YesFlag
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Shunter plans a request into a graph of subtasks and runs them with specialist agents.",
 )
-
-Workspace = Annotated[
-    Path, typer.Option("--workspace", "-w", help="Workspace directory (default: the current one).")
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
 
 def _fail(message: str, code: int, as_json: bool = False) -> None:
@@ -60,9 +57,7 @@ def plan(
     workspace: Workspace = Path("."),
     as_json: JsonFlag = False,
     fmt: Annotated[str, typer.Option("--format", help="tree, mermaid or json.")] = "tree",
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")
-    ] = None,
+    model: ModelName = None,
 ) -> None:
     """Dry run: the plan graph, its parallel waves and the cost estimate. Calls only the planner."""
     from shunter.commands import plan_command
@@ -78,22 +73,16 @@ def plan(
 def run(
     request: Annotated[str, typer.Argument(help="What you want done.")] = "",
     workspace: Workspace = Path("."),
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Approve side effects the policy allows (never a deny).")
-    ] = False,
+    yes: YesFlag = False,
     max_cost: Annotated[
         float | None,
         typer.Option("--max-cost", help="Budget in USD: refuse to start above it, stop on reaching it."),
     ] = None,
-    max_parallel: Annotated[
-        int | None, typer.Option("--max-parallel", help="Subtasks running at once.")
-    ] = None,
+    max_parallel: MaxParallel = None,
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop everything at the first failed subtask.")
     ] = False,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")
-    ] = None,
+    model: ModelName = None,
     as_json: JsonFlag = False,
     continue_: Annotated[
         bool, typer.Option("--continue", help="Follow up on the latest conversation.")

@@ -10,10 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-Workspace = Annotated[
-    Path, typer.Option("--workspace", "-w", help="Workspace directory (default: the current one).")
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+from shunter.cli_options import JsonFlag, MaxParallel, ModelName, Workspace, YesFlag
+
 RunId = Annotated[
     str, typer.Argument(help="A run id (or a unique start of one), as `shunter runs` lists them.")
 ]
@@ -38,21 +36,15 @@ def register(app: typer.Typer, guard, fail) -> None:
     def resume(
         run_id: RunId,
         workspace: Workspace = Path("."),
-        yes: Annotated[
-            bool, typer.Option("--yes", "-y", help="Approve side effects the policy allows (never a deny).")
-        ] = False,
+        yes: YesFlag = False,
         force: Annotated[
             bool,
             typer.Option(
                 "--force", help="Resume even if files the unfinished subtasks changed were modified since."
             ),
         ] = False,
-        model: Annotated[
-            str | None, typer.Option("--model", help="Model name (overrides SHUNTER_MODEL).")
-        ] = None,
-        max_parallel: Annotated[
-            int | None, typer.Option("--max-parallel", help="Subtasks running at once.")
-        ] = None,
+        model: ModelName = None,
+        max_parallel: MaxParallel = None,
         max_cost: Annotated[
             float | None,
             typer.Option(
