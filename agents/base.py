@@ -28,6 +28,3 @@ class Agent:
     """Typical output tokens per iteration, for the cost estimate before history exists."""
     iterations_hint: float = field(default=3.0)
     """Typical iterations per subtask, for the cost estimate before history exists."""
-
-    def tool_names(self) -> list[str]:
-        return [t.name if isinstance(t, Tool) else t for t in self.tools]

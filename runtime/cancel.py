@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from runtime.errors import RunCancelled
@@ -24,7 +24,6 @@ class CancellationToken:
         self._cancelled = False
         self._reason = ""
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._callbacks: list[Callable[[], None]] = []
 
     @property
     def cancelled(self) -> bool:
@@ -41,21 +40,10 @@ class CancellationToken:
                 return False
             self._cancelled, self._reason = True, reason
             waiters, self._waiters = self._waiters, []
-            callbacks, self._callbacks = self._callbacks, []
         for loop, fut in waiters:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, fut)
-        for cb in callbacks:
-            cb()
         return True
-
-    def on_cancel(self, callback: Callable[[], None]) -> None:
-        """Run `callback` (from the cancelling thread) when cancelled; at once if already."""
-        with self._lock:
-            if not self._cancelled:
-                self._callbacks.append(callback)
-                return
-        callback()
 
     def raise_if_cancelled(self, finished: object = None) -> None:
         if self._cancelled:

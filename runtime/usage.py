@@ -119,12 +119,6 @@ class UsageTracker:
 
     # --- checks -------------------------------------------------------------------------
 
-    def check_before_request(self, input_tokens: int, model: str, max_output_tokens: int = 0) -> None:
-        """Raise UsageLimitExceeded if the next call (with `input_tokens` counted) would break a limit."""
-        self.release(
-            self.reserve(input_tokens, model, max_output_tokens or None, min_output=max_output_tokens)
-        )
-
     def reserve(
         self, input_tokens: int, model: str, max_output_tokens: int | None = None, min_output: int = 1
     ) -> Reservation:

@@ -181,11 +181,6 @@ class PathScope:
             raise PathDenied(verdict.reason)
         return Path(verdict.resolved or self.root)
 
-    def relative(self, path: str, *, write: bool = False) -> str:
-        """The workspace-relative path `path` leads to ('.' for the workspace)."""
-        with self.locate(path, write=write) as loc:
-            return loc.rel
-
     def open_file(self, path: str, flags: int, mode: int = 0o644) -> int:
         """Open `path` beneath the workspace and return the descriptor.
 
