@@ -28,3 +28,6 @@ class Agent:
     """Typical output tokens per iteration, for the cost estimate before history exists."""
     iterations_hint: float = field(default=3.0)
     """Typical iterations per subtask, for the cost estimate before history exists."""
+    tools_final: bool = field(default=False, repr=False)
+    """Set by least_privilege: `tools` already is the whole, filtered set (config's extra tools
+    included), so they are not added again."""

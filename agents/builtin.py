@@ -31,4 +31,15 @@ RESEARCH = Agent(
     iterations_hint=4.0,
 )
 
-BUILTIN_AGENTS = [FILE, SHELL, RESEARCH]
+WRITER = Agent(
+    name="writer",
+    description=(
+        "Writes text from the results of the subtasks it depends on: a summary, a report, a table, the "
+        "content a later call writes to a file. Has no tools: it reads nothing itself and changes nothing."
+    ),
+    tools=(),
+    prompt="writer",
+    iterations_hint=1.0,
+)
+
+BUILTIN_AGENTS = [FILE, SHELL, RESEARCH, WRITER]

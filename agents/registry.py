@@ -74,7 +74,7 @@ def resolve_tools(agent: Agent, settings: Settings, tools: ToolRegistry | None =
     """The agent's tools as Tool objects, plus any extra tools given to it in config."""
     tools = tools or default_registry()
     out: list[Tool] = []
-    extra = settings.agents.get(agent.name)
+    extra = None if agent.tools_final else settings.agents.get(agent.name)
     for t in [*agent.tools, *(extra.extra_tools if extra else [])]:
         resolved = t if isinstance(t, Tool) else tools.get(t)
         if resolved is None:
@@ -103,4 +103,4 @@ def least_privilege(
     if not read_only:
         return agent
     kept = tuple(t for t in resolve_tools(agent, settings, tools) if t.read_only or t.read_only_mode)
-    return dataclasses.replace(agent, tools=kept)
+    return dataclasses.replace(agent, tools=kept, tools_final=True)

@@ -27,6 +27,8 @@ class Step:
     turns: list[Turn]
     depends_on: list[str] = field(default_factory=list)
     read_only: bool = True
+    call: dict[str, Any] | None = None
+    """A compiled step: this tool call, run with no model (its `turns` are empty)."""
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Scenario:
     steps: list[Step]
     answer: str
     """What the synthesis (and the single agent, at the end) answers."""
+    answer_id: str | None = None
+    """The step whose result is the answer (no synthesis), in a compiled plan."""
 
     def plan(self) -> dict[str, Any]:
         return {
@@ -48,9 +52,11 @@ class Scenario:
                     "instruction": s.instruction,
                     "depends_on": s.depends_on,
                     "read_only": s.read_only,
+                    "call": s.call,
                 }
                 for s in self.steps
             ],
+            "answer": self.answer_id,
         }
 
     def make_workspace(self, root: Path) -> None:
@@ -239,6 +245,42 @@ def review_scenario(functions: int = 4, name: str = "review") -> Scenario:
         steps,
         answer,
     )
+
+
+def compiled_review_scenario(functions: int = 4, name: str = "review-compiled") -> Scenario:
+    """The review as a compiled plan: the reads and the count are calls the planner writes; a
+    writer (no tools) composes REVIEW.md from their results; a call writes it and is the answer.
+    Same files, same tool calls, the same REVIEW.md."""
+    base = review_scenario(functions, name)
+    reads, count, write = base.steps[:3], base.steps[3], base.steps[4]
+    tool_of = lambda st: st.turns[0][0]  # noqa: E731 - (name, arguments) of a step's one call
+    review = tool_of(write)[1]["content"]
+    compiled = [
+        Step(st.id, st.agent, st.instruction, [], call={"tool": tool_of(st)[0], "arguments": tool_of(st)[1]})
+        for st in (*reads, count)
+    ]
+    compiled.append(
+        Step(
+            "t5",
+            "writer",
+            "Write the content of REVIEW.md: a section per module summarising what it does and any problem, "
+            "the total line count, and one recommendation.",
+            [review],
+            depends_on=["t1", "t2", "t3", "t4"],
+        )
+    )
+    compiled.append(
+        Step(
+            "t6",
+            "file",
+            "Write REVIEW.md with the review.",
+            [],
+            depends_on=["t5"],
+            read_only=False,
+            call={"tool": "write_file", "arguments": {"path": "REVIEW.md", "content": "{{t5}}\n"}},
+        )
+    )
+    return Scenario(name, base.request, base.files, compiled, base.answer, answer_id="t6")
 
 
 # --- more scenarios, for the estimate benchmark ---------------------------------------------------

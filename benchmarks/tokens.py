@@ -11,6 +11,9 @@ with the real tokenizer (o200k), tool schemas included.
 - ReAct, sequential: one agent, all seven file and shell tools, one tool call per turn, its whole
   history resent each turn, then the answer.
 - ReAct, batched: the same agent, but independent calls in one turn (parallel tool calls).
+- Shunter compiled: the plan a planner writes when it may emit tool calls itself (issue 11): the
+  three reads and the count are calls run with no model, a writer (no tools) composes REVIEW.md
+  from their results in one request, a call writes it and is the answer (no synthesis).
 
 Run at two sizes: small files (~45 lines each) and large ones (~330 lines each), since Shunter's
 fixed cost (a planner call, a system prompt per specialist, the synthesis) and the single agent's
@@ -30,6 +33,7 @@ from benchmarks.scenarios import (
     REACT_DESCRIPTION,
     REACT_TOOLS,
     Scenario,
+    compiled_review_scenario,
     react_brain,
     react_turns,
     review_scenario,
@@ -42,7 +46,7 @@ SIZES = {"small": 4, "large": 30}
 """Functions per module: ~45 and ~330 lines per file."""
 
 
-async def run_shunter(sc: Scenario) -> dict[str, Any]:
+async def run_shunter(sc: Scenario, who: str = "Shunter") -> dict[str, Any]:
     from agents.registry import default_agents
     from runtime.testing import FunctionModel
 
@@ -55,7 +59,7 @@ async def run_shunter(sc: Scenario) -> dict[str, Any]:
         )
         review = (ws / "REVIEW.md").read_text()
     failed = [f"{s.id}: {s.error}" for s in result.subtasks if s.status != "succeeded"]
-    return _row("Shunter", result.usage, seconds, review, failed)
+    return _row(who, result.usage, seconds, review, failed)
 
 
 async def run_react(sc: Scenario, batched: bool) -> dict[str, Any]:
@@ -111,11 +115,17 @@ async def run() -> list[dict[str, Any]]:
     for size, functions in SIZES.items():
         sc = review_scenario(functions, f"review-{size}")
         lines = sum(c.count("\n") for p, c in sc.files.items() if p.endswith(".py"))
-        for who in (run_shunter(sc), run_react(sc, False), run_react(sc, True)):
+        compiled = compiled_review_scenario(functions, f"review-{size}-compiled")
+        for who in (
+            run_shunter(sc),
+            run_shunter(compiled, "Shunter compiled"),
+            run_react(sc, False),
+            run_react(sc, True),
+        ):
             row = {"scenario": size, "python_lines": lines, **(await who)}
             rows.append(row)
             say(
-                f"  {NAME}: {size:<5} {row['system']:<16} in {row['input_tokens']:>6} out {row['output_tokens']:>5} "
+                f"  {NAME}: {size:<5} {row['system']:<17} in {row['input_tokens']:>6} out {row['output_tokens']:>5} "
                 f"requests {row['requests']:>2} wall {row['wall_s']:.2f} s"
             )
     return rows
@@ -140,11 +150,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary: dict[str, Any] = {"problems": problems}
     for size in SIZES:
         by = {r["system"]: r for r in rows if r["scenario"] == size}
-        sh, seq = by["Shunter"], by["ReAct sequential"]
+        sh, seq, bat, comp = (
+            by["Shunter"],
+            by["ReAct sequential"],
+            by["ReAct batched"],
+            by["Shunter compiled"],
+        )
         summary[size] = {
             "shunter_input_over_react_sequential": round(sh["input_tokens"] / seq["input_tokens"], 3),
             "shunter_output_over_react_sequential": round(sh["output_tokens"] / seq["output_tokens"], 3),
             "shunter_wall_over_react_sequential": round(sh["wall_s"] / seq["wall_s"], 3),
+            "compiled_requests": comp["requests"],
+            "react_batched_requests": bat["requests"],
+            "compiled_input_over_react_batched": round(comp["input_tokens"] / bat["input_tokens"], 3),
+            "compiled_wall_over_react_batched": round(comp["wall_s"] / bat["wall_s"], 3),
         }
     write_result(
         NAME,
@@ -190,6 +209,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         say(
             f"{size}: Shunter / ReAct sequential: input x{s['shunter_input_over_react_sequential']}, "
             f"output x{s['shunter_output_over_react_sequential']}, wall x{s['shunter_wall_over_react_sequential']}"
+        )
+        say(
+            f"{size}: Shunter compiled / ReAct batched: requests {s['compiled_requests']} vs "
+            f"{s['react_batched_requests']}, input x{s['compiled_input_over_react_batched']}, "
+            f"wall x{s['compiled_wall_over_react_batched']}"
         )
     for p in problems:
         say(f"PROBLEM: {p}")

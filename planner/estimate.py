@@ -88,6 +88,43 @@ def _learned(history: dict[str, AgentStats], agent: str, model: str, read_only: 
     return None
 
 
+def _call_row(sid: str, agent: str, tool: str) -> dict[str, Any]:
+    """A compiled subtask: one tool call, no model, so no tokens and no cost."""
+    return {
+        "id": sid,
+        "agent": agent,
+        "call": tool,
+        "model": None,
+        "iterations": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "tool_calls": 1,
+        "low_usd": 0.0,
+        "expected_usd": 0.0,
+        "high_usd": 0.0,
+    }
+
+
+def _synthesis_row(plan: Plan, prices: PriceTable, model: str) -> dict[str, Any]:
+    if plan.answer is not None:  # the plan names the answer: no synthesis request is made
+        return {
+            **_call_row("synthesis", "synthesis", ""),
+            "call": None,
+            "tool_calls": 0,
+            "answer": plan.answer,
+        }
+    base = count_text(render("synthesis")) + count_text(plan.goal) + RESULT_TOKENS * len(plan.subtasks) + 20
+    synth = {
+        "id": "synthesis",
+        "agent": "synthesis",
+        **_band(prices, model, base, AgentStats(1, SYNTHESIS_OUTPUT, 0), 1),
+        "tool_calls": 0,
+    }
+    synth["_high_tokens"] = (base * 1.5, SYNTHESIS_OUTPUT * 2)
+    synth["high_usd"] = _usd(prices, model, *synth["_high_tokens"])
+    return synth
+
+
 def estimate_plan(
     plan: Plan,
     ctx: RunContext,
@@ -101,6 +138,9 @@ def estimate_plan(
     for s in plan.subtasks:
         agent = agents.get(s.agent)
         if agent is None:
+            continue
+        if s.call is not None:
+            rows.append(_call_row(s.id, s.agent, s.call.tool))
             continue
         model = agent_model(agent, ctx.settings)
         agent = least_privilege(agent, s.read_only, ctx.settings, ctx.tools)  # what it will really be offered
@@ -119,19 +159,12 @@ def estimate_plan(
             or agent.max_iterations
             or ctx.settings.limits.agent_max_iterations
         )
-        rows.append({"id": s.id, "agent": s.agent, **_band(prices, model, base, stats, max_iter)})
+        band = _band(prices, model, base, stats, max_iter)
+        # Each iteration but the last (the answer) makes at least one tool call, when there are tools.
+        band["tool_calls"] = round(max(stats.iterations - 1, 0.0), 2) if tools else 0
+        rows.append({"id": s.id, "agent": s.agent, **band})
 
-    synth_model = ctx.settings.model.name
-    synth_base = (
-        count_text(render("synthesis")) + count_text(plan.goal) + RESULT_TOKENS * len(plan.subtasks) + 20
-    )
-    synth = {
-        "id": "synthesis",
-        "agent": "synthesis",
-        **_band(prices, synth_model, synth_base, AgentStats(1, SYNTHESIS_OUTPUT, 0), 1),
-    }
-    synth["_high_tokens"] = (synth_base * 1.5, SYNTHESIS_OUTPUT * 2)
-    synth["high_usd"] = _usd(prices, synth_model, *synth["_high_tokens"])
+    synth = _synthesis_row(plan, prices, ctx.settings.model.name)
 
     planner = (planner_usage or Usage()).to_dict()
     parts = [*rows, synth]
@@ -152,6 +185,7 @@ def estimate_plan(
     return {
         "input_tokens": sum(r["input_tokens"] for r in parts),
         "output_tokens": sum(r["output_tokens"] for r in parts),
+        "tool_calls": round(sum(r["tool_calls"] for r in parts), 2),
         "low_usd": total("low_usd"),
         "expected_usd": total("expected_usd"),
         "high_usd": total("high_usd"),

@@ -19,6 +19,7 @@ from runtime.context import RunContext
 from runtime.errors import ModelError, PlanError
 from runtime.model import Model, ModelRequest
 from runtime.usage import Usage
+from tools.base import Tool, strict_schema
 
 
 @dataclass
@@ -40,10 +41,47 @@ def describe_agents(agents: AgentRegistry, ctx: RunContext) -> str:
     return "\n".join(lines)
 
 
+def callable_tools(agents: AgentRegistry, ctx: RunContext) -> list[Tool]:
+    """Every tool some agent has, in agent order: what a compiled subtask may call."""
+    seen: dict[str, Tool] = {}
+    for a in agents:
+        for t in resolve_tools(a, ctx.settings, ctx.tools):
+            seen.setdefault(t.name, t)
+    return list(seen.values())
+
+
+def _param(name: str, prop: dict[str, Any], field: Any) -> str:
+    types = [o.get("type", "object") for o in prop["anyOf"]] if "anyOf" in prop else [prop.get("type", "any")]
+    if not field.is_required() and field.default is not None:
+        types = [t for t in types if t != "null"]  # strict mode's null means "the default"
+    shown = f"{name}: {' | '.join(str(t) for t in types)}"
+    return shown if field.is_required() else f"{shown} = {json.dumps(field.default)}"
+
+
+def describe_tools(agents: AgentRegistry, ctx: RunContext) -> str:
+    """One line per callable tool: signature (from its derived schema), effect, who has it,
+    and which parameters may hold references."""
+    lines = []
+    for t in callable_tools(agents, ctx):
+        props = strict_schema(t.args_model)["properties"]
+        fields = t.args_model.model_fields
+        sig = ", ".join(_param(n, props[n], fields[n]) for n in props)
+        owners = ", ".join(
+            a.name for a in agents if t.name in {o.name for o in resolve_tools(a, ctx.settings, ctx.tools)}
+        )
+        effect = "read-only" if t.read_only else "changes things"
+        if t.read_only_mode:
+            effect = "read-only subtasks may run only what the policy proves read-only"
+        summary = t.description.split("\n\n")[0].replace("\n", " ").strip()
+        data = f" References allowed in: {', '.join(sorted(t.data_params))}." if t.data_params else ""
+        lines.append(f"- {t.name}({sig}) [{effect}; agents: {owners}] {summary}{data}")
+    return "\n".join(lines)
+
+
 def planner_messages(
     request: str, agents: AgentRegistry, ctx: RunContext, memory: str = ""
 ) -> list[dict[str, Any]]:
-    system = render("planner", agents=describe_agents(agents, ctx))
+    system = render("planner", agents=describe_agents(agents, ctx), tools=describe_tools(agents, ctx))
     # Memory of past runs holds text that came from tools and models: it goes with the user
     # message, quoted as data by whoever made it, never into the system prompt.
     user = f"{memory.strip()}\n\nRequest: {request}" if memory.strip() else f"Request: {request}"
@@ -71,13 +109,19 @@ def parse_plan_text(text: str) -> Plan:
 
 
 def normalise(plan: Plan, agents: AgentRegistry, ctx: RunContext) -> list[str]:
-    """Fix what needs no model: a dependency listed twice."""
+    """Fix what needs no model: a dependency listed twice; a call of a read-only tool marked as
+    changing things (it cannot, and marking it read-only lets it run in parallel)."""
     notes = []
+    tools = {t.name: t for t in callable_tools(agents, ctx)}
     for s in plan.subtasks:
         unique = list(dict.fromkeys(s.depends_on))
         if unique != s.depends_on:
             notes.append(f"{s.id}: a dependency listed twice was merged")
             s.depends_on = unique
+        t = tools.get(s.call.tool) if s.call else None
+        if t is not None and t.read_only and not s.read_only:
+            notes.append(f"{s.id}: a call of the read-only tool {t.name} was marked read-only")
+            s.read_only = True
     return notes
 
 
@@ -89,12 +133,13 @@ async def make_plan(
     pctx = ctx.for_subtask("planner", "planner")
     messages = planner_messages(request, agents, pctx, memory)
     rounds = ctx.settings.planner.repair_rounds
+    response_format = plan_response_format(callable_tools(agents, pctx))
     repairs: list[list[str]] = [[]]
     structured = True
     attempt = 0
     while attempt < rounds + 1:
         req = ModelRequest(
-            messages=messages, response_format=plan_response_format() if structured else None, stream=False
+            messages=messages, response_format=response_format if structured else None, stream=False
         )
         try:
             resp = await call_model(pctx, model, req)

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from agents.registry import AgentRegistry, may_write
-from planner.models import Plan
+from agents.registry import AgentRegistry, least_privilege, may_write, resolve_tools
+from planner.calls import call_errors
+from planner.models import Plan, Subtask
 from runtime.config import Settings
 
 if TYPE_CHECKING:
@@ -65,6 +66,13 @@ def validate_plan(
                 errors.append(f"Subtask {s.id!r} depends on itself.")
             elif dep not in known:
                 errors.append(f"Subtask {s.id!r} depends on {dep!r}, which does not exist.")
+        if agent is not None and s.call is not None:
+            errors += _call_problems(s, plan, agents, settings, tools)
+    if plan.answer is not None and plan.answer not in known:
+        errors.append(
+            f"The plan's answer names {plan.answer!r}, which is not a subtask; name the subtask whose result "
+            "answers the request, or set answer to null to have the results summarised."
+        )
     g = graph(plan)
     if nx.is_directed_acyclic_graph(g):  # fast path: find_cycle is slow on big acyclic graphs
         return errors
@@ -75,6 +83,20 @@ def validate_plan(
     except nx.NetworkXNoCycle:
         pass
     return errors
+
+
+def _call_problems(
+    s: Subtask, plan: Plan, agents: AgentRegistry, settings: Settings, tools: ToolRegistry | None
+) -> list[str]:
+    agent = agents.get(s.agent)
+    assert agent is not None
+    every = {t.name: t for t in resolve_tools(agent, settings, tools)}
+    # The same least privilege the router applies: what the subtask will really be given.
+    offered = {
+        t.name: t
+        for t in resolve_tools(least_privilege(agent, s.read_only, settings, tools), settings, tools)
+    }
+    return call_errors(s, plan, offered, every)
 
 
 def waves(plan: Plan) -> list[list[str]]:

@@ -23,6 +23,8 @@ class SubtaskRecord:
     started_at: float | None = None
     finished_at: float | None = None
     attempts: int = 0
+    call: dict[str, Any] | None = None
+    """The planned tool call of a compiled subtask (references not filled in), else None."""
 
     @property
     def seconds(self) -> float | None:
@@ -47,6 +49,7 @@ class SubtaskRecord:
             "usage": self.usage,
             "seconds": self.seconds,
             "attempts": self.attempts,
+            "call": self.call,
         }
 
 

@@ -85,9 +85,17 @@ async def execute(
     else:
         failed = [r for r in ordered if r.status != "succeeded"]
         result.status = "failed" if failed else "succeeded"
+        answer_id = planned.plan.answer
         if scheduler.limit_hit:
             result.error = scheduler.limit_hit
             result.answer = fallback_answer(ordered, f"The run stopped early: {scheduler.limit_hit}")
+        elif answer_id is not None:
+            # The plan named the subtask whose result answers the request: no synthesis call.
+            if failed:
+                result.error = "; ".join(f"{r.id} {r.status}: {r.error}" for r in failed)
+                result.answer = fallback_answer(ordered, "The run did not finish; the subtask results:")
+            else:
+                result.answer = scheduler.records[answer_id].result
         else:
             if failed:
                 result.error = "; ".join(f"{r.id} {r.status}: {r.error}" for r in failed)

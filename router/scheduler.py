@@ -16,6 +16,7 @@ from agents.quoting import Upstream
 from agents.registry import AgentRegistry, agent_model, least_privilege
 from planner.models import Plan, Subtask
 from planner.validate import graph
+from router.compiled import run_call
 from router.records import SubtaskRecord
 from runtime.context import RunContext
 from runtime.model import Model
@@ -46,7 +47,8 @@ class Scheduler:
         self.max_parallel, self.fail_fast, self.timeout = max(1, max_parallel), fail_fast, subtask_timeout_s
         self.listeners = listeners or []
         self.g = graph(plan)
-        self.records = {s.id: SubtaskRecord(s.id, s.agent) for s in plan.subtasks}
+        self.records = {s.id: SubtaskRecord(s.id, s.agent, call=_call_of(s)) for s in plan.subtasks}
+        self.plan_ids = set(self.records)
         for sid, rec in (records or {}).items():  # resume: finished work is kept as it was
             if sid in self.records and rec.status == "succeeded":
                 self.records[sid] = rec
@@ -183,9 +185,14 @@ class Scheduler:
             result = AgentResult(status="failed", text="", error=f"Agent {s.agent!r} is not registered.")
         else:
             agent = least_privilege(agent, s.read_only, sctx.settings, sctx.tools)
-            model = self.models(agent_model(agent, sctx.settings))
-            sctx.emit("subtask.started", read_only=s.read_only, model=model.name)
-            coro = run_agent(agent, s.instruction, sctx, model, self._upstream(s))
+            if s.call is not None:
+                sctx.emit("subtask.started", read_only=s.read_only, call=s.call.tool)
+                results = {d: self.records[d].result for d in s.depends_on}
+                coro = run_call(s, agent, sctx, results, self.plan_ids)
+            else:
+                model = self.models(agent_model(agent, sctx.settings))
+                sctx.emit("subtask.started", read_only=s.read_only, model=model.name)
+                coro = run_agent(agent, s.instruction, sctx, model, self._upstream(s))
             try:
                 if self.timeout:
                     async with asyncio.timeout(self.timeout):
@@ -215,3 +222,7 @@ class Scheduler:
             seconds=round(time.time() - (rec.started_at or 0), 3),
         )
         return result
+
+
+def _call_of(s: Subtask) -> dict | None:
+    return s.call.model_dump() if s.call is not None else None

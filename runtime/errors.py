@@ -72,6 +72,12 @@ class ToolDenied(ShunterError):
     """A tool call was refused by policy, scope or approval."""
 
 
+class ToolFailed(ShunterError):
+    """Raised by a tool that could not do what was asked (a missing file, a bad pattern). The
+    message is the tool's result, word for word: the model reads it and can try again, and a
+    compiled subtask that gets it fails."""
+
+
 class PathDenied(ToolDenied):
     """A path is outside the workspace or on the protected list."""
 

@@ -1,5 +1,7 @@
-"""`shunter demo`: a complete run offline. A scripted model plays the planner, the specialists
-and the synthesis; the tools, files, policy, scheduler and accounting are all real."""
+"""`shunter demo`: a complete run offline. A scripted model plays the planner, the specialist
+and the synthesis; the tools, files, policy, scheduler and accounting are all real. The plan is
+compiled where it can be: the searches and the count are tool calls the planner wrote, run with
+no model; the file agent writes TODO.md from their results."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from runtime.errors import ConfigError
 from runtime.model import ModelRequest, ModelResponse
-from runtime.testing import FunctionModel, calls, text, tool_call
+from runtime.testing import FunctionModel, text, tool_call
 
 DEMO_REQUEST = "Find every TODO under src/, group them by module, count them, and write TODO.md"
 
@@ -27,23 +29,29 @@ PLAN = {
         {
             "id": "t1",
             "agent": "file",
-            "instruction": "Find every TODO comment in the files under src/app/ and list each as path:line: text.",
+            "instruction": "Find every TODO comment in the files under src/app/.",
             "depends_on": [],
             "read_only": True,
+            "call": {"tool": "search_files", "arguments": {"pattern": "TODO", "path": "src/app"}},
         },
         {
             "id": "t2",
             "agent": "file",
-            "instruction": "Find every TODO comment in the files under src/db/ and list each as path:line: text.",
+            "instruction": "Find every TODO comment in the files under src/db/.",
             "depends_on": [],
             "read_only": True,
+            "call": {"tool": "search_files", "arguments": {"pattern": "TODO", "path": "src/db"}},
         },
         {
             "id": "t3",
             "agent": "shell",
-            "instruction": "Count the TODO comments in the Python files under src/ with grep and report the number.",
+            "instruction": "Count the TODO comments in the Python files under src/ with grep.",
             "depends_on": [],
             "read_only": True,
+            "call": {
+                "tool": "run_command",
+                "arguments": {"command": "grep -rn TODO src --include=*.py | wc -l"},
+            },
         },
         {
             "id": "t4",
@@ -53,6 +61,7 @@ PLAN = {
             "read_only": False,
         },
     ],
+    "answer": None,
 }
 
 _TODO_LINE = re.compile(r"(src/[\w/]+\.py):(\d+):\s*(?:#\s*)?(?:.*?)TODO:?\s*(.*)")
@@ -81,36 +90,22 @@ def _todos(text_: str) -> list[tuple[str, str, str]]:
 
 
 def _specialist(request: ModelRequest, system: str) -> ModelResponse:
+    # t1-t3 are calls the planner wrote (no model); the file agent writes TODO.md from them.
     user = request.messages[1]["content"]
     last = request.messages[-1]
-    instruction = user.split("\n", 1)[1]
-    if '"shell" specialist' in system:
-        if last["role"] == "user":
-            return tool_call("run_command", command="grep -rn TODO src --include=*.py | wc -l")
-        count = re.search(r"^\s*(\d+)\s*$", last["content"], re.MULTILINE)
-        return text(
-            f"There are {count.group(1) if count else 'an unknown number of'} TODO comments in the Python files under src/."
-        )
-    if "Write TODO.md" in instruction:
-        if last["role"] == "user":
-            found = _todos(user)
-            total = re.search(r"There are (\d+) TODO", user)
-            body = ["# TODO", ""]
-            for module in ("app", "db"):
-                body += (
-                    [f"## {module}", ""]
-                    + [f"- {p}:{n}: {t}" for p, n, t in found if p.startswith(f"src/{module}/")]
-                    + [""]
-                )
-            body.append(f"Total: {total.group(1) if total else len(found)} TODOs.")
-            return tool_call("write_file", path="TODO.md", content="\n".join(body) + "\n")
-        return text("Wrote TODO.md with the TODOs grouped under app and db, and the total.")
-    folder = "src/app" if "src/app" in instruction else "src/db"
     if last["role"] == "user":
-        # Two independent reads in one turn: the loop runs them in parallel.
-        return calls(("list_files", {"path": folder}), ("search_files", {"pattern": "TODO", "path": folder}))
-    found = _todos(last["content"])
-    return text("\n".join(f"{p}:{n}: TODO: {t}" for p, n, t in found) or f"No TODOs under {folder}.")
+        found = _todos(user)
+        count = re.search(r'id="t3".*?stdout:\n\s*(\d+)', user, re.DOTALL)
+        body = ["# TODO", ""]
+        for module in ("app", "db"):
+            body += (
+                [f"## {module}", ""]
+                + [f"- {p}:{n}: {t}" for p, n, t in found if p.startswith(f"src/{module}/")]
+                + [""]
+            )
+        body.append(f"Total: {count.group(1) if count else len(found)} TODOs.")
+        return tool_call("write_file", path="TODO.md", content="\n".join(body) + "\n")
+    return text("Wrote TODO.md with the TODOs grouped under app and db, and the total.")
 
 
 def demo_brain(request: ModelRequest) -> ModelResponse:

@@ -76,7 +76,7 @@ class Progress:
             return
         extra = f" ({rec.seconds:.1f} s)" if rec.seconds is not None else ""
         why = f": {rec.error}" if rec.error and rec.status != "succeeded" else ""
-        sys.stderr.write(f"{_ICONS.get(rec.status, '?')} {rec.id} {rec.agent} {rec.status}{extra}{why}\n")
+        sys.stderr.write(f"{_ICONS.get(rec.status, '?')} {rec.id} {_who(rec)} {rec.status}{extra}{why}\n")
 
     def _table(self):
         from rich.table import Table
@@ -97,10 +97,15 @@ class Progress:
             table.add_row(
                 _ICONS.get(rec.status, "?"),
                 rec.id,
-                rec.agent,
+                _who(rec),
                 rec.status,
                 f"{secs:.1f}s" if secs is not None else "",
                 f"{used.total_tokens:,}" if used else "",
                 self.latest.get(rec.id, "") if rec.status == "running" else "",
             )
         return table
+
+
+def _who(rec: SubtaskRecord) -> str:
+    """The agent, and for a compiled subtask the tool it calls with no model."""
+    return f"{rec.agent} → {rec.call['tool']}" if rec.call else rec.agent

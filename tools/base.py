@@ -7,6 +7,8 @@ read-only and what effect it has are declared once, in the decorator.
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import inspect
 import re
 from collections.abc import Callable
@@ -37,6 +39,10 @@ class Tool:
     """A side-effecting tool that can also serve a read-only subtask, restricted to operations
     it can prove read-only (run_command: only commands the policy allows without asking). Its
     own checks enforce the restriction when ctx.read_only is set."""
+    data_params: frozenset[str] = frozenset()
+    """Parameters that carry content and never choose what runs or what is touched (write_file's
+    `content`): the only ones a compiled plan may fill with `{{ID}}` references to the results
+    of earlier subtasks. A command, a path, a URL, a pattern or a query is never one."""
 
     def schema(self) -> dict[str, Any]:
         """The Chat Completions tool definition, with a strict JSON schema."""
@@ -74,12 +80,21 @@ def tool(
     effect: Effect = "read",
     approval: ApprovalHook | None = None,
     read_only_mode: bool = False,
+    data_params: tuple[str, ...] = (),
 ) -> Any:
     """Turn a function into a Tool. `effect` decides read-only-ness: "read" and "network" (GET-only
-    tools that never touch the workspace) are read-only and may run in parallel."""
+    tools that never touch the workspace) are read-only and may run in parallel. `data_params`
+    names the string parameters that only carry content (see Tool.data_params)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return make_tool(f, name=name, effect=effect, approval=approval, read_only_mode=read_only_mode)
+        return make_tool(
+            f,
+            name=name,
+            effect=effect,
+            approval=approval,
+            read_only_mode=read_only_mode,
+            data_params=data_params,
+        )
 
     return wrap(fn) if fn is not None else wrap
 
@@ -91,6 +106,7 @@ def make_tool(
     effect: Effect,
     approval: ApprovalHook | None,
     read_only_mode: bool = False,
+    data_params: tuple[str, ...] = (),
 ) -> Tool:
     summary, arg_docs = parse_docstring(inspect.getdoc(f) or "")
     hints = get_type_hints(f)
@@ -105,6 +121,7 @@ def make_tool(
         default = ... if p.default is inspect.Parameter.empty else p.default
         field_defs[p.name] = (hints.get(p.name, str), Field(default, description=arg_docs.get(p.name, "")))
     model = create_model(f"{f.__name__}_args", __config__=ConfigDict(extra="forbid"), **field_defs)
+    _check_data_params(f.__name__, data_params, model)
     return Tool(
         name=name or f.__name__,
         description=summary or f.__name__.replace("_", " "),
@@ -115,7 +132,19 @@ def make_tool(
         takes_ctx=takes_ctx,
         approval=approval,
         read_only_mode=read_only_mode,
+        data_params=frozenset(data_params),
     )
+
+
+def _check_data_params(fn_name: str, data_params: tuple[str, ...], model: type[BaseModel]) -> None:
+    # A typo here would silently forbid references, or a wrong type would make them useless:
+    # fail when the tool is defined, not when a plan uses it.
+    for p in data_params:
+        info = model.model_fields.get(p)
+        if info is None:
+            raise TypeError(f"@tool {fn_name}: data_params names {p!r}, which is not one of its parameters.")
+        if info.annotation not in (str, str | None):
+            raise TypeError(f"@tool {fn_name}: data parameter {p!r} must be a str (references fill text).")
 
 
 _SECTION = re.compile(r"^(Args|Arguments|Returns|Raises|Yields|Examples?|Notes?):\s*$")
@@ -147,7 +176,15 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAI strict mode: every property required, no extra properties; optional ones nullable."""
+    """OpenAI strict mode: every property required, no extra properties; optional ones nullable.
+    A fresh copy each call (callers may change it); the work is done once per model."""
+    return copy.deepcopy(_strict_schema(model))
+
+
+@functools.cache
+def _strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    # pydantic's schema generation costs ~2 ms a model, and every planner and agent request
+    # needs the schemas of its tools: derive each once.
     schema = model.model_json_schema()
     props = schema.get("properties", {})
     required = set(schema.get("required", []))

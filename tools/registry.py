@@ -15,12 +15,18 @@ from pydantic import ValidationError
 
 from runtime.config import load_settings
 from runtime.context import RunContext, approve_all
-from runtime.errors import RunCancelled, ShunterError, ToolDenied, UsageLimitExceeded
+from runtime.errors import RunCancelled, ShunterError, ToolDenied, ToolFailed, UsageLimitExceeded
 from tools.base import Tool, drop_nulls_for_defaults
 from tools.truncate import truncate_result
 
 
-class NotApproved(str):
+class ToolFailure(str):
+    """The text of a call that did not do what was asked (unknown tool, invalid arguments, a
+    refusal, an error). The model reads it like any result; a compiled subtask that gets one
+    fails. Plain `str` results are successes."""
+
+
+class NotApproved(ToolFailure):
     """The text a refused call returns to the model; `summary` says what was refused."""
 
     def __new__(cls, text: str, summary: str) -> NotApproved:
@@ -82,7 +88,7 @@ def register_tool(t: Tool) -> Tool:
     return default_registry().add(t)
 
 
-def _format_validation(name: str, err: ValidationError) -> str:
+def format_validation(name: str, err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "arguments"
@@ -92,11 +98,18 @@ def _format_validation(name: str, err: ValidationError) -> str:
     )
 
 
+def validate_arguments(t: Tool, args: dict[str, Any]) -> Any:
+    """The parsed arguments, or raises ValidationError (see format_validation)."""
+    return t.args_model.model_validate(drop_nulls_for_defaults(t.args_model, args))
+
+
 async def aexecute_tool(
     name: str, args: dict[str, Any] | str, ctx: RunContext, allowed: Mapping[str, Tool] | None = None
 ) -> str:
-    """Run one tool call for an agent. `allowed` is the agent's own tools: nothing else can run.
-    Every failure comes back as clear text for the model; only cancellation and usage limits
+    """Run one tool call, for an agent's loop and for a compiled subtask alike: validation,
+    approval, the tool's own policy and scope checks, usage, the event log and truncation all
+    happen here and nowhere else. `allowed` is the caller's own tools: nothing else can run.
+    Every failure comes back as a ToolFailure text; only cancellation and usage limits
     propagate, because they end the run, not the call."""
     if allowed is not None:
         t = allowed.get(name)
@@ -107,18 +120,20 @@ async def aexecute_tool(
         have = ", ".join(registry.names())
     if t is None:
         ctx.emit("policy.unknown_tool", level="WARNING", tool=name)
-        return f"Tool {name!r} is not available to this agent; it was not run. Available tools: {have}."
+        return ToolFailure(
+            f"Tool {name!r} is not available to this agent; it was not run. Available tools: {have}."
+        )
     if isinstance(args, str):
         try:
             args = json.loads(args or "{}")
         except json.JSONDecodeError as e:
-            return f"Invalid arguments for {name}: not valid JSON ({e.msg}). Send a JSON object."
+            return ToolFailure(f"Invalid arguments for {name}: not valid JSON ({e.msg}). Send a JSON object.")
     if not isinstance(args, dict):
-        return f"Invalid arguments for {name}: expected a JSON object."
+        return ToolFailure(f"Invalid arguments for {name}: expected a JSON object.")
     try:
-        parsed = t.args_model.model_validate(drop_nulls_for_defaults(t.args_model, args))
+        parsed = validate_arguments(t, args)
     except ValidationError as e:
-        return _format_validation(name, e)
+        return ToolFailure(format_validation(name, e))
 
     ctx.cancel.raise_if_cancelled()
     ctx.usage.record_tool_call(ctx.subtask_id, ctx.agent)
@@ -141,21 +156,24 @@ async def aexecute_tool(
         raise
     except ToolDenied as e:
         ctx.emit("tool.denied", level="WARNING", tool=name, reason=str(e))
-        return f"{name} was refused: {e}"
+        return ToolFailure(f"{name} was refused: {e}")
+    except ToolFailed as e:
+        text = ToolFailure(str(e))
     except asyncio.CancelledError:
         raise
     except Exception as e:  # noqa: BLE001 - a tool bug must reach the model as text, not crash the run
         ctx.emit("tool.error", level="WARNING", tool=name, error=f"{type(e).__name__}: {e}")
-        text = f"{name} failed: {type(e).__name__}: {e}"
+        text = ToolFailure(f"{name} failed: {type(e).__name__}: {e}")
     out = truncate_result(text, ctx.settings.tools.max_result_chars, ctx.state_dir / "outputs", label=name)
     ctx.emit(
         "tool.result",
         tool=name,
         chars=len(text),
         truncated=len(out) != len(text),
+        ok=not isinstance(text, ToolFailure),
         seconds=round(time.monotonic() - started, 4),
     )
-    return out
+    return ToolFailure(out) if isinstance(text, ToolFailure) else out
 
 
 async def _ask(ctx: RunContext, request: Any) -> bool:
