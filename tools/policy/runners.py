@@ -334,6 +334,8 @@ _SHELLS = frozenset(
     {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "rbash", "yash", "posh"}
 )
 _PLAIN_SHELLS = frozenset({"sh", "bash", "dash"})  # no startup files for `-c`
+# The words that end the options of a shell or interpreter: does the program come from stdin?
+_END_OF_OPTIONS = {"-": True, "--": False}
 INTERPRETER_RE = re.compile(
     r"^(?:python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|irb|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|luajit"
     r"|tclsh[0-9.]*|wish|Rscript|R|pwsh|powershell|osascript|expect|jshell|guile|racket|sbcl|julia)$"
@@ -402,11 +404,8 @@ def _r_shell(a: Judge, c: Cmd) -> None:
     i = 0
     while i < len(texts):
         t = texts[i]
-        if t == "-":
-            read_stdin = True
-            i += 1
-            break
-        if t == "--":
+        if t in _END_OF_OPTIONS:
+            read_stdin |= _END_OF_OPTIONS[t]
             i += 1
             break
         if t.startswith("--"):
@@ -505,11 +504,8 @@ def interpreter_rule(a: Judge, c: Cmd) -> None:
     i = 0
     while i < len(texts):
         t = texts[i]
-        if t == "-":
-            stdin_script = True
-            i += 1
-            break
-        if t == "--":
+        if t in _END_OF_OPTIONS:
+            stdin_script |= _END_OF_OPTIONS[t]
             i += 1
             break
         if t.startswith("--") or (family in ("pwsh", "powershell") and t.startswith("-") and len(t) > 2):
