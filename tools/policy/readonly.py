@@ -134,7 +134,9 @@ _FIND_FILTERS = frozenset(
      "-samefile", "-empty", "-lname", "-ilname", "-uid", "-gid", "-nouser", "-nogroup", "-used", "-newermt",
      "-newerct", "-newerat", "-newermm"}
 )  # fmt: skip
-_DELETERS = frozenset({"rm", "shred", "unlink", "rmdir", "srm"})
+# Programs that delete the file they are given: run by `find -exec` on every file found, they do
+# what `find -delete` does. (shred and srm, which wipe files too, are denied by their own rule.)
+_DELETERS = frozenset({"rm", "unlink", "rmdir"})
 
 
 def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
@@ -155,12 +157,12 @@ def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
             k = j + 1
             while k < len(args) and args[k] not in (";", "+"):
                 k += 1
-            _find_exec(a, c, t, c.args[j + 1 : k])
+            _find_exec(a, c, t, c.args[j + 1 : k], start_words, filtered)
             reason = reason or f"{snip(c.src)}: `find {t}` runs another command for each file it finds."
             j = k + 1
             continue
         if t == "-delete":
-            _find_delete(a, c, start_words, filtered)
+            _find_delete(a, c, start_words, filtered, "find -delete")
             reason = reason or f"{snip(c.src)}: `find -delete` deletes the files it finds."
         elif t in _FIND_WRITES:
             if j + 1 < len(args):
@@ -170,20 +172,21 @@ def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     return reason or [w.text or w.approx for w in start_words]
 
 
-def _find_exec(a: Judge, c: Cmd, action: str, inner: list[Word]) -> None:
+def _find_exec(a: Judge, c: Cmd, action: str, inner: list[Word], starts: list[Word], filtered: bool) -> None:
+    """`find -exec CMD ;` and the like run CMD on each file found. CMD is judged as written; a
+    deleter (`-exec rm {} +`) deletes what it finds, the act of `find -delete`, and gets its
+    verdict."""
     if not inner:
         return
     base = (inner[0].text or inner[0].approx).rsplit("/", 1)[-1]
     if base in _DELETERS:
-        a.deny(
-            f"{snip(c.src)} deletes every file it matches through `find {action} {base}`; "
-            "list the files first and delete them by name."
-        )
-        return
+        _find_delete(a, c, starts, filtered, f"find {action} {base}")
     a.judge(inner, None, c.src, "find")
 
 
-def _find_delete(a: Judge, c: Cmd, starts: list[Word], filtered: bool) -> None:
+def _find_delete(a: Judge, c: Cmd, starts: list[Word], filtered: bool, how: str) -> None:
+    """Deleting everything found under the starting points: unfiltered, what `rm -rf` of them
+    gets; a filter (`-name '*.pyc'`) spares the working and home directories from a deny."""
     for w in starts:
         path = normalise(w.approx, a.cwd)
         critical = critical_target(path)
@@ -191,7 +194,7 @@ def _find_delete(a: Judge, c: Cmd, starts: list[Word], filtered: bool) -> None:
             a.writes(c, [w], "deletes files under")
             continue
         if not filtered or path.startswith("/") and not path.startswith(HOME):
-            a.deny(f"{snip(c.src)} deletes {critical} (`find -delete`).")
+            a.deny(f"{snip(c.src)} deletes {critical} (`{how}`).")
             return
 
 
