@@ -1,6 +1,11 @@
 """Programs that run other commands or code, for the command policy: wrappers (sudo,
 timeout, env, xargs ...), whose inner command is judged in turn, and shells and interpreters
 (bash -c, python -c, code piped into them), whose code is checked where it can be.
+
+It is over 400 lines as one concern: each rule here finds the command or the program text
+another program will run and hands it back to the `Judge`. The two halves lean on each other:
+wrappers that take code as a string (su -c, env -S, flock -c, watch) go through the shells'
+`_shell_code`; xargs, the longest rule, reads the pipeline that feeds it.
 """
 
 from __future__ import annotations

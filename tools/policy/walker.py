@@ -8,7 +8,7 @@ simple command is dispatched to the rule of its program (`_RULES`, `READ_ONLY`).
 module, over 400 lines, because it is one class whose handlers share the state of one walk: the
 first deny and ask, the directory a `cd` moved to, the pipeline being walked and the words seen
 so far, which the checks across commands (`_combination_checks`) read at the end. The
-helpers at the bottom are pure functions of tree-sitter nodes that only the handlers use.
+helpers at the bottom are pure functions (of tree-sitter nodes, mostly) that only the handlers use.
 """
 
 from __future__ import annotations
