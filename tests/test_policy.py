@@ -242,15 +242,48 @@ def test_shell_heredocs_are_judged_as_code():
 
 @pytest.mark.parametrize(
     "command",
-    ["find / -delete", "find . -delete", "find . -name x -exec rm {} \\;", "find . -execdir rm -f {} +",
-     "find /usr -name '*.so' -delete"],
+    ["find / -delete", "find . -delete", "find . -execdir rm -f {} +", "find /usr -name '*.so' -delete",
+     "find / -name '*.so' -exec rm {} +"],
 )  # fmt: skip
-def test_find_that_deletes_widely_or_runs_rm_is_denied(command):
+def test_find_that_deletes_widely_is_denied(command):
     assert check_command(command).decision == "deny"
 
 
 def test_find_delete_with_a_filter_in_the_workspace_asks():
     assert check_command("find . -name '*.pyc' -delete").decision == "ask"
+    assert check_command("find . -name x -exec rm {} \\;").decision == "ask"
+
+
+@pytest.mark.parametrize(
+    ("target", "decision"),
+    [("build", "ask"), ("./src/gen", "ask"), ("/tmp/scratch", "ask"), ('"$OUT"', "ask"), ("/", "deny"),
+     (".", "deny"), ("..", "deny"), ("/etc", "deny"), ("/usr/lib", "deny"), ("/home", "deny"), ("~", "deny"),
+     ("$HOME", "deny"), ("~/.ssh", "deny"), ("~/.config/app", "deny")],
+)  # fmt: skip
+def test_find_that_deletes_what_it_finds_gets_what_rm_rf_of_its_start_gets(target, decision):
+    # `-exec rm {} +` deletes every file found, as -delete does: the same act, the same verdict
+    # as `rm -rf` of the starting point, whichever deleter or -exec action does it.
+    commands = [f"rm -rf {target}", f"find {target} -delete", f"find {target} -exec rm {{}} +",
+                f"find {target} -exec rm -rf {{}} \\;", f"find {target} -execdir rm {{}} +",
+                f"find {target} -ok rm -f {{}} \\;", f"find {target} -type f -exec /bin/rm {{}} +",
+                f"find {target} -exec unlink {{}} \\;"]  # fmt: skip
+    assert {c: check_command(c).decision for c in commands} == dict.fromkeys(commands, decision)
+
+
+@pytest.mark.parametrize("target", ["build", ".", "~", "/", "/usr/lib", "~/.ssh"])
+def test_find_with_a_filter_deletes_alike_through_delete_and_exec_rm(target):
+    delete = check_command(f"find {target} -name '*.pyc' -delete").decision
+    assert check_command(f"find {target} -name '*.pyc' -exec rm {{}} +").decision == delete
+    assert check_command(f"find {target} -name '*.pyc' -exec rm -rf {{}} \\;").decision == delete
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["find build -exec rm -rf {} /etc/passwd \\;", "find build -exec rm --no-preserve-root -rf {} +",
+     "find build -exec shred {} \\;", "find build -exec rm -rf / \\;"],
+)  # fmt: skip
+def test_the_command_find_runs_is_still_judged_as_written(command):
+    assert check_command(command).decision == "deny"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Shell words for the command policy: the tree-sitter parser, quote removal (what bash
 would pass a program) and GNU-style option scanning.
 
-Shared by the tree walker (tools/policy.py) and the per-program rules.
+The bottom of the policy package (it imports nothing of ours): shared by the tree walker
+(tools/policy/walker.py) and the per-program rules.
 """
 
 from __future__ import annotations
@@ -345,7 +346,7 @@ class Cmd:
     """Named bare or from /bin or /usr/bin."""
     args: list[Word]
     fed: Any
-    """What feeds its stdin: None, "pipe" or a tuple (see `_input_kind` in tools/policy.py)."""
+    """What feeds its stdin: None, "pipe" or a tuple (see `_input_kind` in tools/policy/walker.py)."""
     src: str
     """The command's source text, for reasons."""
     via: str = ""

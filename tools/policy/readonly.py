@@ -1,26 +1,34 @@
 """Read-only programs for the command policy: `READ_ONLY` maps each program that may be
 `allow`ed to a checker of its arguments (grep, rg, find, sort, git ...; sed and awk are in
-tools/policy_sed_awk.py).
+tools/policy/sed_awk.py), and `read_only_rule` is the rule the walker runs for all of them.
 
 A checker returns the operands the program reads as files (for the secret check) when its
 options are provably read-only, or a sentence saying why not. It may also call a.deny for
-the destructive forms (sort -o /etc/passwd).
+the destructive forms (sort -o /etc/passwd). The module is over 400 lines because it is the
+allow-list, one concern: every checker answers the same question (are these arguments
+read-only?) for one program, and each is as long as that program's options demand; git, with
+its subcommands, is the longest.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
 
-from tools.policy_paths import HOME, SECRET_ROOTS, critical_target, normalise, secret_in, shown
-from tools.policy_sed_awk import read_only_awk, read_only_sed
-from tools.policy_words import Cmd, Word, has_option, literal, long_match, option_values, scan_options, snip
-
-if TYPE_CHECKING:
-    from tools.policy import Analyzer
-
-    ReadOnlyChecker = Callable[[Analyzer, Cmd, list[str]], list[str] | str]
+from tools.policy.judge import Judge, ReadOnlyChecker
+from tools.policy.paths import HOME, SECRET_ROOTS, critical_target, normalise, secret_in, shown
+from tools.policy.sed_awk import read_only_awk, read_only_sed
+from tools.policy.words import (
+    GLOB_CHARS,
+    Cmd,
+    Word,
+    has_option,
+    literal,
+    long_match,
+    option_values,
+    scan_options,
+    snip,
+)
 
 # Programs whose options are all harmless, so a glob (`*` may expand to `-x`) or arguments
 # appended by xargs cannot turn them into writers or executors.
@@ -48,7 +56,7 @@ def _ro(
     """A checker for a program whose only risky parts are a few named options."""
     longs, forbidden = tuple(value_long), tuple(forbid_long)
 
-    def check(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+    def check(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
         opts, idx = scan_options(args, value_short, longs)
         bad = has_option(opts, forbid_short, forbidden)
         if bad:
@@ -64,7 +72,7 @@ def _ro(
     return check
 
 
-def _ro_grep(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_grep(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     opts, idx = scan_options(
         args,
         "efABCmdD",
@@ -89,7 +97,7 @@ def _searched_files(opts: list[tuple[str, str | None]], idx: list[int], args: li
     return [args[i] for i in (idx if pattern_given else idx[1:])]
 
 
-def _recursive_secret_root(a: Analyzer, c: Cmd, operands: list[str]) -> str | None:
+def _recursive_secret_root(a: Judge, c: Cmd, operands: list[str]) -> str | None:
     """A recursive content search of /, the home directory or a parent of the working
     directory reads ~/.ssh, /etc/shadow and the like along the way."""
     for op in operands:
@@ -99,7 +107,7 @@ def _recursive_secret_root(a: Analyzer, c: Cmd, operands: list[str]) -> str | No
     return None
 
 
-def _ro_rg(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_rg(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     opts, idx = scan_options(
         args,
         "eAfBCgjmMtTErd",
@@ -126,10 +134,12 @@ _FIND_FILTERS = frozenset(
      "-samefile", "-empty", "-lname", "-ilname", "-uid", "-gid", "-nouser", "-nogroup", "-used", "-newermt",
      "-newerct", "-newerat", "-newermm"}
 )  # fmt: skip
-_DELETERS = frozenset({"rm", "shred", "unlink", "rmdir", "srm"})
+# Programs that delete the file they are given: run by `find -exec` on every file found, they do
+# what `find -delete` does. (shred and srm, which wipe files too, are denied by their own rule.)
+_DELETERS = frozenset({"rm", "unlink", "rmdir"})
 
 
-def _ro_find(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     i = 0
     while i < len(args) and (args[i] in ("-H", "-L", "-P", "-D") or args[i].startswith("-O")):
         i += 2 if args[i] == "-D" else 1
@@ -147,12 +157,12 @@ def _ro_find(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
             k = j + 1
             while k < len(args) and args[k] not in (";", "+"):
                 k += 1
-            _find_exec(a, c, t, c.args[j + 1 : k])
+            _find_exec(a, c, t, c.args[j + 1 : k], start_words, filtered)
             reason = reason or f"{snip(c.src)}: `find {t}` runs another command for each file it finds."
             j = k + 1
             continue
         if t == "-delete":
-            _find_delete(a, c, start_words, filtered)
+            _find_delete(a, c, start_words, filtered, "find -delete")
             reason = reason or f"{snip(c.src)}: `find -delete` deletes the files it finds."
         elif t in _FIND_WRITES:
             if j + 1 < len(args):
@@ -162,20 +172,21 @@ def _ro_find(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return reason or [w.text or w.approx for w in start_words]
 
 
-def _find_exec(a: Analyzer, c: Cmd, action: str, inner: list[Word]) -> None:
+def _find_exec(a: Judge, c: Cmd, action: str, inner: list[Word], starts: list[Word], filtered: bool) -> None:
+    """`find -exec CMD ;` and the like run CMD on each file found. CMD is judged as written; a
+    deleter (`-exec rm {} +`) deletes what it finds, the act of `find -delete`, and gets its
+    verdict."""
     if not inner:
         return
     base = (inner[0].text or inner[0].approx).rsplit("/", 1)[-1]
     if base in _DELETERS:
-        a.deny(
-            f"{snip(c.src)} deletes every file it matches through `find {action} {base}`; "
-            "list the files first and delete them by name."
-        )
-        return
+        _find_delete(a, c, starts, filtered, f"find {action} {base}")
     a.judge(inner, None, c.src, "find")
 
 
-def _find_delete(a: Analyzer, c: Cmd, starts: list[Word], filtered: bool) -> None:
+def _find_delete(a: Judge, c: Cmd, starts: list[Word], filtered: bool, how: str) -> None:
+    """Deleting everything found under the starting points: unfiltered, what `rm -rf` of them
+    gets; a filter (`-name '*.pyc'`) spares the working and home directories from a deny."""
     for w in starts:
         path = normalise(w.approx, a.cwd)
         critical = critical_target(path)
@@ -183,11 +194,11 @@ def _find_delete(a: Analyzer, c: Cmd, starts: list[Word], filtered: bool) -> Non
             a.writes(c, [w], "deletes files under")
             continue
         if not filtered or path.startswith("/") and not path.startswith(HOME):
-            a.deny(f"{snip(c.src)} deletes {critical} (`find -delete`).")
+            a.deny(f"{snip(c.src)} deletes {critical} (`{how}`).")
             return
 
 
-def _ro_sort(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_sort(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     longs = ("--key", "--output", "--field-separator", "--temporary-directory", "--buffer-size", "--files0-from",
              "--batch-size", "--parallel", "--random-source", "--compress-program")  # fmt: skip
     opts, idx = scan_options(args, "koStT", longs)
@@ -199,9 +210,7 @@ def _ro_sort(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return [args[i] for i in idx]
 
 
-def _output_option(
-    a: Analyzer, c: Cmd, opts: list[tuple[str, str | None]], what: str = "output"
-) -> str | None:
+def _output_option(a: Judge, c: Cmd, opts: list[tuple[str, str | None]], what: str = "output") -> str | None:
     """`sort -o FILE` and the like: deny a system path, else the reason to ask."""
     out = option_values(opts, "o", ("--output",))
     if not out:
@@ -214,7 +223,7 @@ def _ro_second_file_output(value_short: str, value_long: Iterable[str] = ()) -> 
     """A checker for uniq and xxd, which write their output to a second file operand."""
     longs = tuple(value_long)
 
-    def check(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+    def check(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
         _, idx = scan_options(args, value_short, longs)
         if len(idx) > 1:
             a.writes(c, [c.args[idx[1]]])
@@ -224,7 +233,7 @@ def _ro_second_file_output(value_short: str, value_long: Iterable[str] = ()) -> 
     return check
 
 
-def _ro_tree(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_tree(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     opts, idx = scan_options(
         args, "LPIHTo", ("--charset", "--filelimit", "--timefmt", "--sort", "--hintro", "--houtro")
     )
@@ -236,7 +245,7 @@ def _ro_tree(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return [args[i] for i in idx]
 
 
-def _ro_shuf(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_shuf(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     opts, idx = scan_options(args, "inoe", ("--input-range", "--head-count", "--output", "--random-source"))
     out = _output_option(a, c, opts)
     if out:
@@ -246,7 +255,7 @@ def _ro_shuf(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return [args[i] for i in idx]
 
 
-def _ro_cd(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_cd(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     _, idx = scan_options(args)
     if len(idx) > 1:
         return f"{snip(c.src)} gives cd more than one directory."
@@ -262,7 +271,7 @@ def _ro_cd(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return []
 
 
-def _ro_hostname(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_hostname(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     allowed = {"-f", "-s", "-i", "-I", "-d", "-A", "-a", "--fqdn", "--long", "--short", "--domain", "--ip-address",
                "--all-ip-addresses", "--all-fqdns", "--alias"}  # fmt: skip
     if all(t in allowed for t in args):
@@ -270,7 +279,7 @@ def _ro_hostname(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return f"{snip(c.src)} can change the host name."
 
 
-def _ro_jq(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_jq(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     files: list[str] = []
     operands: list[str] = []
     from_file = False
@@ -300,13 +309,13 @@ def _ro_jq(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return files + (operands if from_file else operands[1:])
 
 
-def _ro_printf(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_printf(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     if args and args[0].startswith("-v"):
         return f"{snip(c.src)}: `printf -v` assigns a shell variable."
     return []
 
 
-def _ro_test(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_test(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     # bash evaluates the subscript of `test -v 'a[$(cmd)]'` as arithmetic, running cmd, and a
     # name in the subscript is evaluated recursively from the environment; -R likewise names a
     # variable. An operand with `[` and `$` or a backquote is refused in every position, in case
@@ -323,7 +332,7 @@ def _ro_test(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
     return []
 
 
-def _ro_date(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_date(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     # `date 010100002030` (MMDDhhmm[[CC]YY][.ss]) sets the clock like `date -s`: an operand
     # that is not a +FORMAT is a new date.
     # -I takes an optional value, attached only (-Iseconds): cut it off so it is not read as -s.
@@ -357,7 +366,7 @@ _GIT_BRANCH_OK = frozenset({"-a", "--all", "-r", "--remotes", "-v", "-vv", "--ve
                             "-n", *_GIT_LISTING})  # fmt: skip
 
 
-def _ro_git(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def _ro_git(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     i = 0
     while i < len(args) and args[i].startswith("-"):
         if args[i] in ("--version", "--help") and i == len(args) - 1:
@@ -571,3 +580,54 @@ READ_ONLY: dict[str, ReadOnlyChecker] = {
     "whereis": _NO_FILES,
     "cd": _ro_cd,
 }
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+def read_only_rule(a: Judge, c: Cmd) -> None:
+    """The rule of every program in `READ_ONLY`: `allow` (by naming it in `a.programs`) only
+    when its checker passes and every word is literal, unglobbed where that matters, and no
+    secret."""
+    # The checker runs first, on approximate text, so deny rules (sort -o /etc/x) still fire
+    # for words that are not literal.
+    result = READ_ONLY[c.base](a, c, c.texts())
+    if isinstance(result, str):
+        a.ask(result)
+        return
+    for w in c.args:
+        if w.text is None:
+            a.ask(
+                f"{snip(c.src)} has a word expanded at run time ({w.src}), so it cannot be proven read-only."
+            )
+            return
+        if w.brace:
+            a.ask(f"{snip(c.src)} uses brace expansion ({w.src}), so its words cannot be proven.")
+            return
+    if c.base not in HARMLESS_OPTIONS:
+        risky = _option_like_glob(c.args)
+        if risky:
+            a.ask(
+                f"{snip(c.src)} passes the glob {risky} to `{c.base}`, and a file named like an option "
+                f"could change what it does; write ./{risky} or put -- before it."
+            )
+            return
+    for path in result:
+        secret = secret_in(normalise(path, a.cwd))
+        if secret:
+            a.ask(f"{snip(c.src)} reads {secret}, which holds secrets.")
+            return
+    if not c.std:
+        a.ask(c.outside_std_reason())
+        return
+    a.programs.append(c.base)
+
+
+def _option_like_glob(words: Sequence[Word]) -> str | None:
+    """A glob that could expand to a file name starting with `-` (before any `--`)."""
+    for w in words:
+        if w.text == "--":
+            return None
+        if w.glob and w.text is not None and (w.text[:1] in GLOB_CHARS or w.text.startswith("-")):
+            return w.text
+    return None

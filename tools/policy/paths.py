@@ -10,7 +10,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 
-from tools.policy_words import DYN, GLOB_CHARS
+from tools.policy.words import DYN, GLOB_CHARS
 
 HOME = "/~"  # the home directory in normalised paths, whoever's it is
 _HOME_PREFIX_RE = re.compile(r"^(?:/root|/home/[^/]+)(?=/|$)")

@@ -7,11 +7,10 @@ program text (python -c, awk, perl -e) for reverse shells, fork bombs and delete
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from tools.policy_paths import HARMLESS_DEVICES, critical_target, normalise, secret_in
-from tools.policy_words import (
+from tools.policy.judge import Judge, Rule
+from tools.policy.paths import HARMLESS_DEVICES, critical_target, normalise, secret_in
+from tools.policy.words import (
     DYN,
     Cmd,
     has_option,
@@ -23,10 +22,6 @@ from tools.policy_words import (
     snip,
 )
 
-if TYPE_CHECKING:
-    from tools.policy import Analyzer
-
-
 # --------------------------------------------------------------------------- destructive programs
 
 _DISK_DESTROYERS = frozenset(
@@ -36,7 +31,7 @@ _DISK_DESTROYERS = frozenset(
 _POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
 
 
-def _r_rm(a: Analyzer, c: Cmd) -> None:
+def _r_rm(a: Judge, c: Cmd) -> None:
     opts, targets = option_words(c)
     if any(long_match(n, ("--no-preserve-root",)) for n, _ in opts):
         a.deny(f"{snip(c.src)} uses --no-preserve-root, which exists only to let rm delete /.")
@@ -51,14 +46,14 @@ def _r_rm(a: Analyzer, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} deletes files.")
 
 
-def disk_rule(a: Analyzer, c: Cmd) -> None:
+def disk_rule(a: Judge, c: Cmd) -> None:
     if c.base == "shred":
         a.deny(f"{snip(c.src)}: `shred` overwrites files so they can never be recovered.")
     else:
         a.deny(f"{snip(c.src)}: `{c.base}` formats, wipes or repartitions disks.")
 
 
-def _r_dd(a: Analyzer, c: Cmd) -> None:
+def _r_dd(a: Judge, c: Cmd) -> None:
     for w in c.args:
         if w.approx.startswith("of="):
             path = normalise(w.approx[3:], a.cwd)
@@ -69,18 +64,18 @@ def _r_dd(a: Analyzer, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} copies raw data with dd.")
 
 
-def _r_power(a: Analyzer, c: Cmd) -> None:
+def _r_power(a: Judge, c: Cmd) -> None:
     a.deny(f"{snip(c.src)} shuts down or restarts the machine.")
 
 
-def _r_init(a: Analyzer, c: Cmd) -> None:
+def _r_init(a: Judge, c: Cmd) -> None:
     if c.args and (c.args[0].text or "") in ("0", "6", "1", "s", "S", "single"):
         a.deny(f"{snip(c.src)} changes the runlevel, shutting down or restarting the machine.")
     else:
         a.ask(f"{snip(c.src)} talks to the init system.")
 
 
-def _r_systemctl(a: Analyzer, c: Cmd) -> None:
+def _r_systemctl(a: Judge, c: Cmd) -> None:
     stops = {"poweroff", "reboot", "halt", "kexec", "emergency", "rescue", "soft-reboot"}
     if any((w.text or "") in stops for w in c.args):
         a.deny(f"{snip(c.src)} shuts down or restarts the machine.")
@@ -88,7 +83,7 @@ def _r_systemctl(a: Analyzer, c: Cmd) -> None:
         a.ask(f"{snip(c.src)} manages system services.")
 
 
-def _r_kill(a: Analyzer, c: Cmd) -> None:
+def _r_kill(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     pids: list[str] = []
     i = 0
@@ -113,11 +108,11 @@ def _r_kill(a: Analyzer, c: Cmd) -> None:
         a.ask(f"{snip(c.src)} sends a signal to processes.")
 
 
-def _r_killall5(a: Analyzer, c: Cmd) -> None:
+def _r_killall5(a: Judge, c: Cmd) -> None:
     a.deny(f"{snip(c.src)}: `killall5` signals every process on the system.")
 
 
-def _r_crontab(a: Analyzer, c: Cmd) -> None:
+def _r_crontab(a: Judge, c: Cmd) -> None:
     opts, _ = scan_options(c.texts(), "u")
     if has_option(opts, "r"):
         a.deny(f"{snip(c.src)} removes every scheduled cron job of the user.")
@@ -125,11 +120,11 @@ def _r_crontab(a: Analyzer, c: Cmd) -> None:
         a.ask(f"{snip(c.src)} changes scheduled cron jobs.")
 
 
-def _r_history(a: Analyzer, c: Cmd) -> None:
+def _r_history(a: Judge, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} tampers with the shell history.")
 
 
-def _r_chmod(a: Analyzer, c: Cmd) -> None:
+def _r_chmod(a: Judge, c: Cmd) -> None:
     opts, words = option_words(c, "", ("--reference",))
     recursive = has_option(opts, "R", ("--recursive",))
     reference = option_values(opts, "", ("--reference",))
@@ -144,7 +139,7 @@ def _r_chmod(a: Analyzer, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} changes file permissions or ownership.")
 
 
-def _r_attrs(a: Analyzer, c: Cmd) -> None:
+def _r_attrs(a: Judge, c: Cmd) -> None:
     _, words = option_words(c, "mMxX")
     a.writes(c, words[1:] if c.base == "chattr" else words, "changes the attributes of")
     a.ask(f"{snip(c.src)} changes file attributes.")
@@ -154,7 +149,7 @@ _COPY_VALUES = {"cp": "tS", "mv": "tS", "ln": "tS", "install": "tSmog", "rsync":
 _COPY_LONG = ("--target-directory", "--suffix")
 
 
-def _r_copy(a: Analyzer, c: Cmd) -> None:
+def _r_copy(a: Judge, c: Cmd) -> None:
     opts, words = option_words(
         c, _COPY_VALUES.get(c.base, ""), (*_COPY_LONG, "--rsh", "--filter", "--exclude", "--include")
     )
@@ -184,7 +179,7 @@ def _r_copy(a: Analyzer, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} {verb} files.")
 
 
-def _r_write_all(a: Analyzer, c: Cmd) -> None:
+def _r_write_all(a: Judge, c: Cmd) -> None:
     # tee, touch, mkdir, truncate: every operand is written.
     _, words = option_words(c, {"touch": "drt", "mkdir": "m", "truncate": "sro"}.get(c.base, ""))
     a.writes(c, words)
@@ -194,7 +189,7 @@ def _r_write_all(a: Analyzer, c: Cmd) -> None:
         a.ask(f"{snip(c.src)} creates or changes files ({c.base}).")
 
 
-def _r_tar(a: Analyzer, c: Cmd) -> None:
+def _r_tar(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     first = texts[0] if texts else ""
     opts, _ = scan_options(texts, "CfbHIKLNTVX", ("--directory", "--file"))
@@ -213,13 +208,13 @@ def _r_tar(a: Analyzer, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} reads or writes archives with tar.")
 
 
-def _r_unzip(a: Analyzer, c: Cmd) -> None:
+def _r_unzip(a: Judge, c: Cmd) -> None:
     opts, _ = scan_options(c.texts(), "dxP")
     a.writes(c, option_values(opts, "d") or ["."], "extracts into")
     a.ask(f"{snip(c.src)} extracts an archive.")
 
 
-def _r_fifo(a: Analyzer, c: Cmd) -> None:
+def _r_fifo(a: Judge, c: Cmd) -> None:
     a.tags.add("fifo")
     _, words = option_words(c, "mZ")
     a.writes(c, words[:1])
@@ -241,7 +236,7 @@ _WGET_OUT = ("--output-document", "--output-file", "--append-output", "--directo
              "--warc-file")  # fmt: skip
 
 
-def _r_download(a: Analyzer, c: Cmd) -> None:
+def _r_download(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     if c.base == "curl":
         opts, _ = scan_options(texts, _CURL_VALUES, _CURL_OUT)
@@ -254,7 +249,7 @@ def _r_download(a: Analyzer, c: Cmd) -> None:
     _r_network(a, c)
 
 
-def _r_netcat(a: Analyzer, c: Cmd) -> None:
+def _r_netcat(a: Judge, c: Cmd) -> None:
     for t in c.texts():
         if t.startswith("--"):
             attaches = long_match(t.split("=", 1)[0], ("--exec", "--sh-exec", "--lua-exec")) is not None
@@ -266,7 +261,7 @@ def _r_netcat(a: Analyzer, c: Cmd) -> None:
     _r_network(a, c)
 
 
-def _r_socat(a: Analyzer, c: Cmd) -> None:
+def _r_socat(a: Judge, c: Cmd) -> None:
     for t in c.texts():
         low = t.lower()
         if "exec:" in low or "system:" in low or low.startswith(("exec,", "system,")):
@@ -275,14 +270,14 @@ def _r_socat(a: Analyzer, c: Cmd) -> None:
     _r_network(a, c)
 
 
-def _r_openssl(a: Analyzer, c: Cmd) -> None:
+def _r_openssl(a: Judge, c: Cmd) -> None:
     if c.args and (c.args[0].text or "") in ("s_client", "s_server", "s_time"):
         _r_network(a, c)
     else:
         a.ask(f"{snip(c.src)} runs openssl, which can read and write files.")
 
 
-def _r_network(a: Analyzer, c: Cmd) -> None:
+def _r_network(a: Judge, c: Cmd) -> None:
     """A program that uses the network: ask, and deny when it is handed a secret to send."""
     a.tags.add("net")
     for w in c.args:
@@ -318,7 +313,7 @@ _LIST_RE = re.compile(r"\[([^\[\]]{3,400})\]")
 _COMMANDISH_RE = re.compile(r"\s*(?:sudo\s+)?[A-Za-z/.:][\w./:+-]*(?:\s|$)")
 
 
-def code_danger(a: Analyzer, code: str) -> str | None:
+def code_danger(a: Judge, code: str) -> str | None:
     """Deny-worthy patterns in program text (python -c, awk, perl -e ...): reverse shells,
     fork bombs, rmtree of critical paths and embedded shell commands that are denied."""
     code = code[:20_000]
@@ -348,7 +343,7 @@ def code_danger(a: Analyzer, code: str) -> str | None:
     return None
 
 
-RULES: dict[str, Callable[[Analyzer, Cmd], None]] = {
+RULES: dict[str, Rule] = {
     **{name: _r_rm for name in ("rm", "rmdir", "unlink")},
     **{name: disk_rule for name in _DISK_DESTROYERS},
     "dd": _r_dd,

@@ -1,18 +1,22 @@
 """Programs that run other commands or code, for the command policy: wrappers (sudo,
 timeout, env, xargs ...), whose inner command is judged in turn, and shells and interpreters
 (bash -c, python -c, code piped into them), whose code is checked where it can be.
+
+It is over 400 lines as one concern: each rule here finds the command or the program text
+another program will run and hands it back to the `Judge`. The two halves lean on each other:
+wrappers that take code as a string (su -c, env -S, flock -c, watch) go through the shells'
+`_shell_code`; xargs, the longest rule, reads the pipeline that feeds it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from tools.policy_danger import code_danger
-from tools.policy_readonly import HARMLESS_OPTIONS
-from tools.policy_words import (
+from tools.policy.danger import code_danger
+from tools.policy.judge import Judge, Rule
+from tools.policy.readonly import HARMLESS_OPTIONS
+from tools.policy.words import (
     DYN,
     Cmd,
     Word,
@@ -24,14 +28,10 @@ from tools.policy_words import (
     snip,
 )
 
-if TYPE_CHECKING:
-    from tools.policy import Analyzer
-
-
 # --------------------------------------------------------------------------- wrappers
 
 
-def _run_inner(a: Analyzer, c: Cmd, start: int, floor: str | None = None) -> None:
+def _run_inner(a: Judge, c: Cmd, start: int, floor: str | None = None) -> None:
     """Judge the command a wrapper runs; the wrapper never makes it safer."""
     if floor:
         a.ask(floor)
@@ -49,14 +49,14 @@ _SUDO_LONG = frozenset({"--user", "--group", "--close-from", "--chdir", "--host"
                         "--other-user", "--command-timeout", "--chroot"})  # fmt: skip
 
 
-def _r_privilege(a: Analyzer, c: Cmd) -> None:
+def _r_privilege(a: Judge, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} runs a command with other privileges through `{c.base}`.")
     i = skip_options(c.texts(), _SUDO_VALUES.get(c.base, ""), _SUDO_LONG)
     if i < len(c.args):
         a.judge(c.args[i:], c.fed, c.src, c.via)
 
 
-def _r_su(a: Analyzer, c: Cmd) -> None:
+def _r_su(a: Judge, c: Cmd) -> None:
     a.ask(f"{snip(c.src)} runs a command as another user through `{c.base}`.")
     args = c.args
     for i, w in enumerate(args):
@@ -69,16 +69,16 @@ def _r_su(a: Analyzer, c: Cmd) -> None:
             _shell_code(a, c, literal(code), f"`{c.base} -c`")
 
 
-def _r_timeout(a: Analyzer, c: Cmd) -> None:
+def _r_timeout(a: Judge, c: Cmd) -> None:
     start = skip_options(c.texts(), "sk", ("--signal", "--kill-after"))
     _run_inner(a, c, start + 1)  # the duration comes first
 
 
-def _r_nice(a: Analyzer, c: Cmd) -> None:
+def _r_nice(a: Judge, c: Cmd) -> None:
     _run_inner(a, c, skip_options(c.texts(), "n", ("--adjustment",)))
 
 
-def _r_ionice(a: Analyzer, c: Cmd) -> None:
+def _r_ionice(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     if any(t.startswith("-p") or t == "--pid" for t in texts):
         a.ask(f"{snip(c.src)} changes the I/O priority of running processes.")
@@ -86,11 +86,11 @@ def _r_ionice(a: Analyzer, c: Cmd) -> None:
     _run_inner(a, c, skip_options(texts, "cnP", ("--class", "--classdata")))
 
 
-def _r_nohup(a: Analyzer, c: Cmd) -> None:
+def _r_nohup(a: Judge, c: Cmd) -> None:
     _run_inner(a, c, 0, f"{snip(c.src)} keeps a command running after the shell exits (nohup).")
 
 
-def _r_time(a: Analyzer, c: Cmd) -> None:
+def _r_time(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     start = skip_options(texts, "fo", ("--format", "--output"))
     opts, _ = scan_options(texts[:start], "fo", ("--format", "--output"))
@@ -101,15 +101,15 @@ def _r_time(a: Analyzer, c: Cmd) -> None:
     _run_inner(a, c, start)
 
 
-def _r_stdbuf(a: Analyzer, c: Cmd) -> None:
+def _r_stdbuf(a: Judge, c: Cmd) -> None:
     _run_inner(a, c, skip_options(c.texts(), "ioe", ("--input", "--output", "--error")))
 
 
-def _r_builtin(a: Analyzer, c: Cmd) -> None:
+def _r_builtin(a: Judge, c: Cmd) -> None:
     _run_inner(a, c, 0)
 
 
-def _r_command(a: Analyzer, c: Cmd) -> None:
+def _r_command(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     i = 0
     lookup = False
@@ -128,7 +128,7 @@ def _r_command(a: Analyzer, c: Cmd) -> None:
     _run_inner(a, c, i)
 
 
-def _r_env(a: Analyzer, c: Cmd) -> None:
+def _r_env(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     i = 0
     while i < len(texts):
@@ -173,7 +173,7 @@ _XARGS_LONG = frozenset({"--arg-file", "--delimiter", "--max-lines", "--max-args
                          "--process-slot-var", "--eof", "--replace"})  # fmt: skip
 
 
-def _r_xargs(a: Analyzer, c: Cmd) -> None:
+def _r_xargs(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     i = 0
     interactive = arg_file = False
@@ -230,7 +230,7 @@ _FILTERS = frozenset({"sort", "uniq", "head", "tail", "grep", "egrep", "fgrep", 
 _SCRIPTED = frozenset({"grep", "egrep", "fgrep", "sed", "awk"})
 
 
-def _names_from_listing(a: Analyzer, c: Cmd) -> bool:
+def _names_from_listing(a: Judge, c: Cmd) -> bool:
     """Whether xargs reads its words from a pipeline that lists file names (`find . | sort |
     xargs grep x`) rather than from a file, a heredoc or the contents of files."""
     if c.fed != "pipe" or not a.upstream or a.upstream[0] is None:
@@ -273,11 +273,11 @@ def _lists_names(args: list[str]) -> bool:
     )
 
 
-def _r_busybox(a: Analyzer, c: Cmd) -> None:
+def _r_busybox(a: Judge, c: Cmd) -> None:
     _run_inner(a, c, 0, f"{snip(c.src)} runs a {c.base} applet.")
 
 
-def _r_session(a: Analyzer, c: Cmd) -> None:
+def _r_session(a: Judge, c: Cmd) -> None:
     # setsid, unbuffer, strace, ltrace, chroot, flock: run another command in a changed setting.
     texts = c.texts()
     floor = f"{snip(c.src)} runs a command under `{c.base}`."
@@ -293,7 +293,7 @@ def _r_session(a: Analyzer, c: Cmd) -> None:
     _run_inner(a, c, start, floor)
 
 
-def _r_watch(a: Analyzer, c: Cmd) -> None:
+def _r_watch(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     start = skip_options(texts, "nq", ("--interval",))
     a.ask(f"{snip(c.src)} runs a command repeatedly with `watch`.")
@@ -304,21 +304,21 @@ def _r_watch(a: Analyzer, c: Cmd) -> None:
             _shell_code(a, c, literal(" ".join(texts[start:])), "`watch`")
 
 
-def _r_coproc(a: Analyzer, c: Cmd) -> None:
+def _r_coproc(a: Judge, c: Cmd) -> None:
     _run_inner(a, c, 0, f"{snip(c.src)} starts a coprocess that runs in the background.")
 
 
-def _r_exec(a: Analyzer, c: Cmd) -> None:
+def _r_exec(a: Judge, c: Cmd) -> None:
     a.deny(
         f"{snip(c.src)}: `exec` replaces the shell or rewires its file descriptors, which cannot be checked."
     )
 
 
-def _r_eval(a: Analyzer, c: Cmd) -> None:
+def _r_eval(a: Judge, c: Cmd) -> None:
     a.deny(f"{snip(c.src)}: `eval` runs a string as shell code, which cannot be checked before it runs.")
 
 
-def _r_source(a: Analyzer, c: Cmd) -> None:
+def _r_source(a: Judge, c: Cmd) -> None:
     if not c.args:
         a.ask(f"{snip(c.src)}: `{c.base}` is given no file.")
         return
@@ -339,13 +339,15 @@ _SHELLS = frozenset(
     {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "rbash", "yash", "posh"}
 )
 _PLAIN_SHELLS = frozenset({"sh", "bash", "dash"})  # no startup files for `-c`
+# The words that end the options of a shell or interpreter: does the program come from stdin?
+_END_OF_OPTIONS = {"-": True, "--": False}
 INTERPRETER_RE = re.compile(
     r"^(?:python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|irb|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|luajit"
     r"|tclsh[0-9.]*|wish|Rscript|R|pwsh|powershell|osascript|expect|jshell|guile|racket|sbcl|julia)$"
 )
 
 
-def _shell_code(a: Analyzer, c: Cmd, word: Word, where: str) -> None:
+def _shell_code(a: Judge, c: Cmd, word: Word, where: str) -> None:
     """Judge code handed to an inner shell as a string (`bash -c CODE`)."""
     if word.subst:
         a.deny(f"{snip(c.src)} runs shell code produced by another command ({snip(word.src, 40)}).")
@@ -359,7 +361,7 @@ def _shell_code(a: Analyzer, c: Cmd, word: Word, where: str) -> None:
     a.sub(word.text, where)
 
 
-def _run_program(a: Analyzer, c: Cmd, operands: list[Word], from_stdin: bool, *, is_shell: bool) -> None:
+def _run_program(a: Judge, c: Cmd, operands: list[Word], from_stdin: bool, *, is_shell: bool) -> None:
     """A shell or interpreter given no inline code runs a script file or reads its program
     from stdin."""
     if from_stdin or not operands:
@@ -374,7 +376,7 @@ def _run_program(a: Analyzer, c: Cmd, operands: list[Word], from_stdin: bool, *,
         a.ask(f"{snip(c.src)} runs the script {script.src} with {c.base}.")
 
 
-def _fed_code(a: Analyzer, c: Cmd, is_shell: bool) -> None:
+def _fed_code(a: Judge, c: Cmd, is_shell: bool) -> None:
     """A shell or interpreter that reads its program from stdin: deny when another command
     feeds it, check the text of heredocs."""
     fed, lang = c.fed, c.base
@@ -400,18 +402,15 @@ def _fed_code(a: Analyzer, c: Cmd, is_shell: bool) -> None:
         a.ask(f"{snip(c.src)} starts an interactive {lang}.")
 
 
-def _r_shell(a: Analyzer, c: Cmd) -> None:
+def _r_shell(a: Judge, c: Cmd) -> None:
     texts = c.texts()
     has_c = read_stdin = interactive = False
     risky: list[str] = []
     i = 0
     while i < len(texts):
         t = texts[i]
-        if t == "-":
-            read_stdin = True
-            i += 1
-            break
-        if t == "--":
+        if t in _END_OF_OPTIONS:
+            read_stdin |= _END_OF_OPTIONS[t]
             i += 1
             break
         if t.startswith("--"):
@@ -494,7 +493,7 @@ def _lang_of(base: str) -> tuple[str, _Lang]:
     return family, _LANGS.get(family, _Lang("ce", ""))
 
 
-def interpreter_rule(a: Analyzer, c: Cmd) -> None:
+def interpreter_rule(a: Judge, c: Cmd) -> None:
     family, lang = _lang_of(c.base)
     texts = c.texts()
     if len(texts) == 1 and (
@@ -510,11 +509,8 @@ def interpreter_rule(a: Analyzer, c: Cmd) -> None:
     i = 0
     while i < len(texts):
         t = texts[i]
-        if t == "-":
-            stdin_script = True
-            i += 1
-            break
-        if t == "--":
+        if t in _END_OF_OPTIONS:
+            stdin_script |= _END_OF_OPTIONS[t]
             i += 1
             break
         if t.startswith("--") or (family in ("pwsh", "powershell") and t.startswith("-") and len(t) > 2):
@@ -569,7 +565,7 @@ def interpreter_rule(a: Analyzer, c: Cmd) -> None:
     _run_program(a, c, operands, stdin_script, is_shell=False)
 
 
-def _inline_code(a: Analyzer, c: Cmd, word: Word) -> None:
+def _inline_code(a: Judge, c: Cmd, word: Word) -> None:
     if word.subst:
         a.deny(f"{snip(c.src)} runs code produced by another command ({snip(word.src, 40)}).")
         return
@@ -579,7 +575,7 @@ def _inline_code(a: Analyzer, c: Cmd, word: Word) -> None:
         a.deny(f"{snip(c.src)} {reason}")
 
 
-RULES: dict[str, Callable[[Analyzer, Cmd], None]] = {
+RULES: dict[str, Rule] = {
     **{name: _r_privilege for name in ("sudo", "doas", "pkexec", "run0")},
     **{name: _r_su for name in ("su", "runuser")},
     "timeout": _r_timeout,

@@ -1,20 +1,14 @@
-"""The shell command policy: `allow` what is provably read-only, `deny` what is destructive
-however it is spelled, `ask` for everything else.
+"""The top of the command policy: the `Verdict`, `check_command` and the tree walker
+`Analyzer`, which implements the `Judge` protocol (tools/policy/judge.py) the per-program rules
+are written against.
 
-Modelled on Codex CLI's is_safe_command / command_safety. The command is parsed with
-tree-sitter-bash, never matched as text, so quoting tricks (r''m, "rm", \\rm, $'\\x72m')
-resolve to the word bash would actually run. The policy fails closed: a parse error, a
-construct it does not know or a program it cannot prove read-only is at least `ask`.
-Commands nested in `$( )`, `bash -c`, `xargs`, `find -exec`, `sudo`, `timeout`, `env` ... are
-judged too, and the strictest verdict wins.
-
-This module holds the verdict, the entry point and the tree walker `Analyzer`. The walker
-dispatches each simple command to a per-program rule:
-- tools/policy_words.py: parsing, quote removal, option scanning;
-- tools/policy_paths.py: system directories, dotfiles, secrets, recursive-delete targets;
-- tools/policy_readonly.py (with tools/policy_sed_awk.py): the programs that may be allowed;
-- tools/policy_runners.py: wrappers, shells and interpreters, whose inner commands are judged;
-- tools/policy_danger.py: destructive and network programs, dangerous program text.
+The walker visits the tree-sitter tree of one command line: sequences, pipelines, subshells,
+substitutions, control flow, assignments, tests and redirections each have a handler, and each
+simple command is dispatched to the rule of its program (`_RULES`, `READ_ONLY`). It is one
+module, over 400 lines, because it is one class whose handlers share the state of one walk: the
+first deny and ask, the directory a `cd` moved to, the pipeline being walked and the words seen
+so far, which the checks across commands (`_combination_checks`) read at the end. The
+helpers at the bottom are pure functions (of tree-sitter nodes, mostly) that only the handlers use.
 """
 
 from __future__ import annotations
@@ -24,12 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tools import policy_danger, policy_runners
-from tools.policy_danger import disk_rule
-from tools.policy_paths import HARMLESS_DEVICES, SECRET_ROOTS, normalise, secret_in, shown, write_problem
-from tools.policy_readonly import HARMLESS_OPTIONS, READ_ONLY
-from tools.policy_runners import INTERPRETER_RE, interpreter_rule
-from tools.policy_words import GLOB_CHARS, Cmd, Word, node_text, parse, snip, word_of
+from tools.policy.danger import RULES as DANGER_RULES
+from tools.policy.danger import disk_rule
+from tools.policy.judge import Rule
+from tools.policy.paths import HARMLESS_DEVICES, SECRET_ROOTS, normalise, secret_in, shown, write_problem
+from tools.policy.readonly import READ_ONLY, read_only_rule
+from tools.policy.runners import INTERPRETER_RE, interpreter_rule
+from tools.policy.runners import RULES as RUNNER_RULES
+from tools.policy.words import Cmd, Word, node_text, parse, snip, word_of
 
 Decision = Literal["allow", "ask", "deny"]
 
@@ -70,9 +66,9 @@ _STD_DIRS = frozenset({"/bin", "/usr/bin"})
 class Analyzer:
     """Walks one parsed command, collecting the first deny and the first ask reason.
 
-    The per-program rules report through `deny` and `ask`, judge the commands they run with
-    `judge` and `sub`, and check the paths they write with `writes`. The first deny wins, so a
-    rule may carry on after one.
+    It is the `Judge` the per-program rules are given (tools/policy/judge.py): they report
+    through `deny` and `ask`, judge the commands they run with `judge` and `sub`, and check the
+    paths they write with `writes`. The first deny wins, so a rule may carry on after one.
     """
 
     def __init__(self, allow_network: bool, depth: int, cwd: str | None):
@@ -129,11 +125,11 @@ class Analyzer:
             "allow", f"Read-only: every command ({names}) is a known read-only program with safe options."
         )
 
-    def sub(self, code: str, where: str) -> Verdict:
+    def sub(self, code: str, where: str) -> None:
         """Judge code run by an inner shell (`bash -c`, `su -c`, heredoc); merge its verdict."""
         if self.depth >= _MAX_DEPTH:
             self.ask(f"{where} nests commands too deeply to check.")
-            return Verdict("ask", "")
+            return
         inner = Analyzer(self.allow_network, self.depth + 1, self.cwd)
         v = inner.run(code)
         if v.decision == "deny":
@@ -143,7 +139,6 @@ class Analyzer:
         else:
             self.programs.extend(inner.programs)
         self.tags |= inner.tags
-        return v
 
     def sub_deny_only(self, code: str) -> str | None:
         if self.depth >= _MAX_DEPTH or not code.strip():
@@ -473,45 +468,11 @@ class Analyzer:
             elif INTERPRETER_RE.match(base):
                 rule = interpreter_rule
         if rule is None and base in READ_ONLY:
-            rule = Analyzer._read_only
+            rule = read_only_rule
         if rule is None:
             self.ask(_unknown_reason(prog, base, src))
             return
         rule(self, Cmd(base, prog, std, list(words[1:]), fed, src, via))
-
-    def _read_only(self, c: Cmd) -> None:
-        # The checker runs first, on approximate text, so deny rules (sort -o /etc/x) still fire
-        # for words that are not literal.
-        result = READ_ONLY[c.base](self, c, c.texts())
-        if isinstance(result, str):
-            self.ask(result)
-            return
-        for w in c.args:
-            if w.text is None:
-                self.ask(
-                    f"{snip(c.src)} has a word expanded at run time ({w.src}), so it cannot be proven read-only."
-                )
-                return
-            if w.brace:
-                self.ask(f"{snip(c.src)} uses brace expansion ({w.src}), so its words cannot be proven.")
-                return
-        if c.base not in HARMLESS_OPTIONS:
-            risky = _option_like_glob(c.args)
-            if risky:
-                self.ask(
-                    f"{snip(c.src)} passes the glob {risky} to `{c.base}`, and a file named like an option "
-                    f"could change what it does; write ./{risky} or put -- before it."
-                )
-                return
-        for path in result:
-            secret = secret_in(normalise(path, self.cwd))
-            if secret:
-                self.ask(f"{snip(c.src)} reads {secret}, which holds secrets.")
-                return
-        if not c.std:
-            self.ask(c.outside_std_reason())
-            return
-        self.programs.append(c.base)
 
     def writes(self, c: Cmd, targets: Iterable[Word | str], verb: str = "writes to") -> None:
         """Deny writes into system directories and home dotfiles."""
@@ -618,16 +579,6 @@ def _calls_itself(body: Any, name: str) -> bool:
     return False
 
 
-def _option_like_glob(words: Sequence[Word]) -> str | None:
-    """A glob that could expand to a file name starting with `-` (before any `--`)."""
-    for w in words:
-        if w.text == "--":
-            return None
-        if w.glob and w.text is not None and (w.text[:1] in GLOB_CHARS or w.text.startswith("-")):
-            return w.text
-    return None
-
-
 _BRACE_COMMAND_RE = re.compile(r"(?:^|[;&|(\s])\{([^{}\s]*,[^{}\s]*)\}")
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _WORD_TYPES = frozenset(
@@ -670,4 +621,4 @@ _HANDLERS: dict[str, Callable[[Analyzer, Any, Any], None]] = {
 
 
 # Every program with a rule of its own; the two modules name disjoint sets of programs.
-_RULES: dict[str, Callable[[Analyzer, Cmd], None]] = {**policy_runners.RULES, **policy_danger.RULES}
+_RULES: dict[str, Rule] = {**RUNNER_RULES, **DANGER_RULES}

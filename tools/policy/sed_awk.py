@@ -5,16 +5,13 @@ a scan of its text finds no command that writes files, reads other files or runs
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from tools.policy_danger import code_danger
-from tools.policy_words import Cmd, long_match, option_values, scan_options, snip
-
-if TYPE_CHECKING:
-    from tools.policy import Analyzer
+from tools.policy.danger import code_danger
+from tools.policy.judge import Judge
+from tools.policy.words import Cmd, long_match, option_values, scan_options, snip
 
 
-def read_only_awk(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def read_only_awk(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     """The read-only checker for awk: known options only, and a program that passes `_awk_problem`."""
     program: str | None = None
     i = 0
@@ -148,7 +145,7 @@ def _awk_problem(prog: str) -> str | None:
     return None
 
 
-def read_only_sed(a: Analyzer, c: Cmd, args: list[str]) -> list[str] | str:
+def read_only_sed(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     """The read-only checker for sed: no -i, no script file, and scripts that pass `_sed_problem`."""
     opts, idx = scan_options(args, "efl", ("--expression", "--file", "--line-length"))
     scripts = option_values(opts, "e", ("--expression",))
