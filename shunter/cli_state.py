@@ -170,6 +170,11 @@ def _show_text(d: dict[str, Any]) -> str:
         tokens = f"{(s['usage'] or {}).get('total_tokens', 0):,} tokens" if s["usage"] else ""
         icon = _ICONS.get(s["status"], "?")
         lines.append(f"  {icon} {s['id']:<4} {s['agent']:<9} {s['status']:<10} {secs:>8} {tokens:>14}{after}")
+        if step.get("call"):
+            from planner.models import Call
+            from shunter.render import call_text
+
+            lines.append(f"         → {call_text(Call.model_validate(step['call']))} (no model)")
         summary = s["result"] if s["status"] == "succeeded" else (s["error"] or s["result"])
         if summary:
             lines.append(f"         {_clip(summary, 100)}")
