@@ -8,6 +8,7 @@ import difflib
 import os
 import secrets
 import stat
+from typing import Literal
 
 from runtime.context import ApprovalRequest, FileChange, RunContext
 from runtime.errors import ToolDenied
@@ -109,14 +110,8 @@ def _approve_write(ctx: RunContext, args: dict) -> ApprovalRequest | None:
     lines = _line_count(args["content"])
     old_lines = _line_count((before or b"").decode("utf-8", "replace"))
     what = "new file" if kind is None else f"replacing {plural(old_lines, 'line')}"
-    return ApprovalRequest(
-        kind="write",
-        tool="write_file",
-        summary=f"write {rel} ({plural(lines, 'line')}, {what})",
-        detail=_diff(rel, before, after),
-        subtask_id=ctx.subtask_id,
-        agent=ctx.agent,
-    )
+    summary = f"write {rel} ({plural(lines, 'line')}, {what})"
+    return _asking(ctx, "write", "write_file", summary, rel, before, after)
 
 
 def _approve_edit(ctx: RunContext, args: dict) -> ApprovalRequest | None:
@@ -127,14 +122,8 @@ def _approve_edit(ctx: RunContext, args: dict) -> ApprovalRequest | None:
     if isinstance(planned, str):
         return None  # absent, ambiguous or not text: the tool says so without asking
     old_text, new_text = planned
-    return ApprovalRequest(
-        kind="write",
-        tool="edit_file",
-        summary=f"edit {rel} (-{_line_count(old_text)} +{_line_count(new_text)} lines)",
-        detail=_diff(rel, before, _apply_edit(before, old_text, new_text)),
-        subtask_id=ctx.subtask_id,
-        agent=ctx.agent,
-    )
+    summary = f"edit {rel} (-{_line_count(old_text)} +{_line_count(new_text)} lines)"
+    return _asking(ctx, "write", "edit_file", summary, rel, before, _apply_edit(before, old_text, new_text))
 
 
 def _approve_delete(ctx: RunContext, args: dict) -> ApprovalRequest | None:
@@ -142,11 +131,25 @@ def _approve_delete(ctx: RunContext, args: dict) -> ApprovalRequest | None:
     if kind != "file" or before is None:
         return None
     lines = _line_count(before.decode("utf-8", "replace"))
+    summary = f"delete {rel} ({plural(lines, 'line')}, {len(before)} bytes)"
+    return _asking(ctx, "delete", "delete_file", summary, rel, before, None)
+
+
+def _asking(
+    ctx: RunContext,
+    kind: Literal["write", "delete"],
+    tool_name: str,
+    summary: str,
+    rel: str,
+    before: bytes | None,
+    after: bytes | None,
+) -> ApprovalRequest:
+    """The request a hook returns: its summary line, with the diff of the change as the detail."""
     return ApprovalRequest(
-        kind="delete",
-        tool="delete_file",
-        summary=f"delete {rel} ({plural(lines, 'line')}, {len(before)} bytes)",
-        detail=_diff(rel, before, None),
+        kind=kind,
+        tool=tool_name,
+        summary=summary,
+        detail=_diff(rel, before, after),
         subtask_id=ctx.subtask_id,
         agent=ctx.agent,
     )
