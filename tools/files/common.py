@@ -8,7 +8,8 @@ import os
 import stat
 
 from runtime.context import RunContext
-from tools.pathscope import Located, secret_match
+from tools.pathscope import Located
+from tools.secret_paths import secret_match
 
 SNIFF_BYTES = 8192
 READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK  # O_NONBLOCK: opening a FIFO must not hang the tool

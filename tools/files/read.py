@@ -22,7 +22,8 @@ from tools.files.common import (
 )
 from tools.files.walk import Entry, Walk, ancestor_rules, glob_matcher, relative_to, walk_tree
 from tools.gitignore import Rule
-from tools.pathscope import scope_for, secret_match
+from tools.pathscope import scope_for
+from tools.secret_paths import secret_match
 
 MAX_LIST_ENTRIES = 1000
 MAX_COUNT = 100_000
