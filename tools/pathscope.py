@@ -175,23 +175,27 @@ class PathScope:
         parts = parse_path(path, self._roots, self.root)
         if write:
             self._refuse_protected(collapse(parts), path)
-        loc = self._walk(parts, path, create=False, follow_final=follow_final)
-        if write:
-            try:
-                self._refuse_protected(loc.rel.split("/"), path)
-            except PathDenied:
-                loc.close()
-                raise
+        loc = self._walk_checked(parts, path, write=write, create=False, follow_final=follow_final)
         if create_parents and loc.parent_fd is None:
             # Create only the real ancestors of the resolved target: walk its collapsed path.
             loc.close()
-            loc = self._walk(loc.rel.split("/"), path, create=True, follow_final=follow_final)
-            if write:
-                try:
-                    self._refuse_protected(loc.rel.split("/"), path)
-                except PathDenied:
-                    loc.close()
-                    raise
+            loc = self._walk_checked(
+                loc.rel.split("/"), path, write=write, create=True, follow_final=follow_final
+            )
+        return loc
+
+    def _walk_checked(
+        self, parts: list[str], shown: str, *, write: bool, create: bool, follow_final: bool
+    ) -> Located:
+        """`_walk`, then for a write the protected check again on where the walk ended (a
+        symlink may have led somewhere protected); closes what it opened when refusing."""
+        loc = self._walk(parts, shown, create=create, follow_final=follow_final)
+        if write:
+            try:
+                self._refuse_protected(loc.rel.split("/"), shown)
+            except PathDenied:
+                loc.close()
+                raise
         return loc
 
     def _refuse_protected(self, rel_parts: list[str], shown: str) -> None:
