@@ -12,7 +12,8 @@ import pytest
 
 from router.persist import run_summaries
 from runtime.errors import ConfigError
-from runtime.store import LATEST, DuplicateRunError, Store, StoreError
+from runtime.store import DuplicateRunError, Store, StoreError
+from runtime.store_schema import LATEST
 from tests.test_resume import Brain, files_workspace, invoke_json, run_sync, step
 
 V1 = """
