@@ -65,7 +65,10 @@ class RateLimit(_Section):
     tokens_per_minute: float | None = None
 
 
-class LimitSettings(_Section):
+class RunLimits(_Section):
+    """The limits of a whole run, checked before each call; runtime.usage.UsageLimits is the
+    frozen form the usage tracker holds."""
+
     max_tokens: int | None = None
     max_requests: int | None = None
     max_tool_calls: int | None = None
@@ -73,6 +76,9 @@ class LimitSettings(_Section):
     """Agent loop iterations across the whole run."""
     max_cost_usd: float | None = None
     max_seconds: float | None = None
+
+
+class LimitSettings(RunLimits):
     agent_max_iterations: int = 12
     """Iterations of one agent on one subtask."""
 

@@ -7,11 +7,15 @@ Why it is shaped like this:
 - Every state change is one short transaction, committed when it happens, so a crash loses at
   most the change being made. Writers start with BEGIN IMMEDIATE: they take the write lock up
   front (waiting up to `busy_timeout`) instead of failing when a read lock cannot be upgraded.
-- `schema_version` holds the schema version; MIGRATIONS bring an older file up to date, in
-  order, each in the same transaction as the version bump, so two processes opening an old file
-  at once migrate it exactly once.
+- `schema_version` holds the schema version; the MIGRATIONS of runtime/store_schema.py bring
+  an older file up to date, in order, each in the same transaction as the version bump, so two
+  processes opening an old file at once migrate it exactly once.
 
 This module knows rows and columns, not runs or plans: router/persist.py gives them meaning.
+
+One concern: the rows of state.db, through one connection and its transactions (the schema
+is in runtime/store_schema.py); it is long because every read and write of its tables is a
+method of the one Store class all callers hold.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from runtime.errors import ConfigError, ShunterError
+from runtime.store_schema import LATEST, MIGRATIONS, create_fts
 
 STATE_FILE = "state.db"
 BUSY_TIMEOUT_S = 15.0
@@ -46,97 +51,6 @@ class DuplicateRunError(StoreError):
 
 def sha256(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
-
-
-# --- schema --------------------------------------------------------------------------------------
-
-
-def _script(c: sqlite3.Connection, sql: str) -> None:
-    # Not executescript(): it commits first, and a migration must stay inside its transaction.
-    for statement in sql.split(";"):
-        if statement.strip():
-            c.execute(statement)
-
-
-def _v1(c: sqlite3.Connection) -> None:
-    """Runs, their subtasks, the files they changed and the agents' messages."""
-    _script(
-        c,
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY, request TEXT NOT NULL, status TEXT NOT NULL,
-            created_at REAL NOT NULL, updated_at REAL NOT NULL, finished_at REAL,
-            plan TEXT, estimate TEXT, answer TEXT, error TEXT, usage TEXT, seconds REAL);
-        CREATE TABLE subtasks (
-            run_id TEXT NOT NULL, id TEXT NOT NULL, agent TEXT NOT NULL, status TEXT NOT NULL,
-            result TEXT, error TEXT, files_changed TEXT, tool_calls INTEGER, iterations INTEGER,
-            usage TEXT, started_at REAL, finished_at REAL, attempts INTEGER,
-            PRIMARY KEY (run_id, id));
-        CREATE TABLE file_changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, subtask_id TEXT,
-            path TEXT NOT NULL, before BLOB, after BLOB, before_hash TEXT, after_hash TEXT, at REAL NOT NULL);
-        CREATE INDEX file_changes_run ON file_changes (run_id, seq);
-        CREATE TABLE messages (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, subtask_id TEXT,
-            role TEXT, content TEXT, at REAL NOT NULL);
-        CREATE INDEX messages_run ON messages (run_id, seq);
-        """,
-    )
-
-
-def _v2(c: sqlite3.Connection) -> None:
-    """Resume (process, sessions, per-call usage), conversations and request search."""
-    for column in (
-        "pid INTEGER",
-        "host TEXT",
-        "sessions INTEGER NOT NULL DEFAULT 1",
-        "usage_breakdown TEXT",
-        "undone_at REAL",
-        "conversation_id TEXT",
-        "parent_run_id TEXT",
-    ):
-        c.execute(f"ALTER TABLE runs ADD COLUMN {column}")
-    c.execute("ALTER TABLE subtasks ADD COLUMN session INTEGER NOT NULL DEFAULT 1")
-    c.execute("ALTER TABLE messages ADD COLUMN session INTEGER NOT NULL DEFAULT 1")
-    _script(
-        c,
-        """
-        CREATE INDEX runs_created ON runs (created_at);
-        CREATE INDEX runs_conversation ON runs (conversation_id, created_at);
-        CREATE INDEX subtasks_finished ON subtasks (finished_at);
-        CREATE TABLE model_calls (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, subtask_id TEXT, agent TEXT,
-            session INTEGER NOT NULL, model TEXT, input_tokens INTEGER, cached_input_tokens INTEGER,
-            output_tokens INTEGER, reasoning_tokens INTEGER, at REAL NOT NULL);
-        CREATE INDEX model_calls_run ON model_calls (run_id, subtask_id, session);
-        CREATE TABLE conversations (id TEXT PRIMARY KEY, created_at REAL NOT NULL, branched_from TEXT);
-        """,
-    )
-    # Every run stored before conversations existed becomes a conversation of its own.
-    c.execute("UPDATE runs SET conversation_id = id WHERE conversation_id IS NULL")
-    c.execute("INSERT OR IGNORE INTO conversations (id, created_at) SELECT id, created_at FROM runs")
-    _create_fts(c)
-
-
-def _create_fts(c: sqlite3.Connection) -> bool:
-    """The full-text index of requests, filled from existing runs. False when this SQLite was
-    built without FTS5; search then falls back to LIKE."""
-    try:
-        c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS runs_fts USING fts5(request, run_id UNINDEXED)")
-    except sqlite3.OperationalError:
-        return False
-    c.execute("DELETE FROM runs_fts")
-    c.execute("INSERT INTO runs_fts (request, run_id) SELECT request, id FROM runs")
-    return True
-
-
-def _v3(c: sqlite3.Connection) -> None:
-    """The settings a run was started with (its CLI flags, as JSON), so `resume` keeps them."""
-    c.execute("ALTER TABLE runs ADD COLUMN overrides TEXT")
-
-
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
-LATEST = MIGRATIONS[-1][0]
 
 
 # --- the store -----------------------------------------------------------------------------------
@@ -244,7 +158,7 @@ class Store:
                 c.execute("DELETE FROM schema_version")
                 c.execute("INSERT INTO schema_version (version) VALUES (?)", (LATEST,))
             if not self._has_table("runs_fts", c):
-                _create_fts(c)  # this SQLite may have FTS5 where the one that migrated had not
+                create_fts(c)  # this SQLite may have FTS5 where the one that migrated had not
 
     def _has_table(self, name: str, c: sqlite3.Connection | None = None) -> bool:
         with self._lock:

@@ -26,7 +26,25 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runtime.tokens import count_messages, count_text, truncate_tokens
+from runtime.testserver_replies import (
+    REPLY_TYPES,
+    Answer,
+    Drop,
+    Fault,
+    MalformedToolCall,
+    NoUsage,
+    Reply,
+    Slow,
+    Text,
+    ToolCalls,
+    cap_output,
+    completion,
+    error_body,
+    fault_headers,
+    stream_chunks,
+    usage_dict,
+)
+from runtime.tokens import count_text
 
 __all__ = [
     "Drop",
@@ -42,75 +60,6 @@ __all__ = [
 ]
 
 
-# --- scripted replies -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Text:
-    """An assistant message with text content."""
-
-    content: str
-    usage: tuple[int, ...] | None = None
-    """(prompt_tokens, completion_tokens[, cached_tokens[, reasoning_tokens]]); None counts them."""
-    finish_reason: str = "stop"
-    """"length" imitates an answer cut off by max_tokens."""
-
-
-@dataclass(frozen=True)
-class ToolCalls:
-    """One assistant message calling tools; several calls are parallel tool calls."""
-
-    calls: list[tuple[str, str | dict[str, Any]]]
-    """(name, arguments) pairs; a str is sent verbatim, a dict is JSON-encoded."""
-    content: str | None = None
-    usage: tuple[int, ...] | None = None
-
-
-@dataclass(frozen=True)
-class MalformedToolCall:
-    """A single tool call whose arguments are not valid JSON."""
-
-    name: str
-    raw_arguments: str
-
-
-@dataclass(frozen=True)
-class Fault:
-    """An HTTP error with an OpenAI-style body, e.g. 429 with Retry-After, 500, 400, 401, 404."""
-
-    status: int
-    retry_after: float | None = None
-    """Sent as the Retry-After header, in seconds."""
-    retry_after_ms: int | None = None
-    """Sent as the retry-after-ms header (the OpenAI SDK reads it first)."""
-    body: dict[str, Any] | None = None
-    """The whole JSON body; None sends {"error": {"message", "type", "param", "code"}} for the status."""
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Close the connection without sending any response."""
-
-
-@dataclass(frozen=True)
-class Slow:
-    """Wait `seconds` before answering with `reply`; ends early when the server stops."""
-
-    seconds: float
-    reply: Reply
-
-
-@dataclass(frozen=True)
-class NoUsage:
-    """Answer `reply` without token usage (no usage field, no usage chunk)."""
-
-    reply: Reply
-
-
-Reply = Text | ToolCalls | MalformedToolCall | Fault | Drop | Slow | NoUsage
-_REPLY_TYPES = (Text, ToolCalls, MalformedToolCall, Fault, Drop, Slow, NoUsage)
-
-
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -123,145 +72,6 @@ class RecordedRequest:
     """time.monotonic() when the request was read, before any latency or delay."""
     client_port: int
     """The client's source port: the same port on two requests means a kept-alive connection."""
-
-
-# --- building response payloads ---------------------------------------------------------------
-
-_FAULT_DEFAULTS = {
-    400: ("invalid_request_error", "invalid_request", "The request was invalid (scripted fault)."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided (scripted fault)."),
-    403: ("invalid_request_error", "permission_denied", "You are not allowed to do this (scripted fault)."),
-    404: ("invalid_request_error", "model_not_found", "The model does not exist (scripted fault)."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests (scripted fault)."),
-}
-
-
-def error_body(status: int, message: str | None = None) -> dict[str, Any]:
-    kind, code, default = _FAULT_DEFAULTS.get(
-        status, ("server_error", None, "The server had an error (scripted fault).")
-    )
-    return {"error": {"message": message or default, "type": kind, "param": None, "code": code}}
-
-
-@dataclass
-class _Answer:
-    """A Text or ToolCalls reply resolved into what goes on the wire."""
-
-    content: str | None
-    calls: list[tuple[str, str, str]]  # (id, name, arguments)
-    finish_reason: str
-    usage: dict[str, Any] | None
-
-
-def _cap_output(reply: Text | ToolCalls, body: dict[str, Any]) -> Text | ToolCalls:
-    """Honour max_completion_tokens (or max_tokens) like a real server: cut the output, finish "length"."""
-    cap = body.get("max_completion_tokens") or body.get("max_tokens")
-    if not isinstance(cap, int) or reply.usage is not None:
-        return reply
-    model = str(body.get("model") or "gpt-4.1")
-    if isinstance(reply, Text):
-        cut = truncate_tokens(reply.content or "", cap, model)
-        return reply if cut == reply.content else Text(cut, finish_reason="length")
-    used, calls = 0, []  # type: tuple[int, list[tuple[str, str | dict[str, Any]]]]
-    for name, args in reply.calls:
-        raw = args if isinstance(args, str) else json.dumps(args)
-        room = max(cap - used - count_text(name, model), 0)
-        calls.append((name, truncate_tokens(raw, room, model)))
-        used += count_text(name, model) + count_text(str(calls[-1][1]), model)
-    return ToolCalls(calls, content=reply.content)
-
-
-def _usage_dict(
-    reply: Text | ToolCalls, body: dict[str, Any], calls: list[tuple[str, str, str]]
-) -> dict[str, Any]:
-    if reply.usage is not None:
-        prompt, completion, cached, reasoning = (*reply.usage, 0, 0)[:4]
-    else:
-        model = str(body.get("model") or "gpt-4.1")
-        raw = body.get("messages")
-        messages: list[dict[str, Any]] = raw if isinstance(raw, list) else []
-        prompt = count_messages(messages, body.get("tools") or None, model)
-        completion = count_text(reply.content or "", model) + sum(
-            count_text(n + a, model) for _, n, a in calls
-        )
-        cached = reasoning = 0
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
-    }
-
-
-def _completion(answer: _Answer, model: str, completion_id: str) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": answer.content, "refusal": None}
-    if answer.calls:
-        message["tool_calls"] = [
-            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
-            for cid, name, args in answer.calls
-        ]
-    data: dict[str, Any] = {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": "fp_scripted",
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish_reason}
-        ],
-    }
-    if answer.usage is not None:
-        data["usage"] = answer.usage
-    return data
-
-
-def _pieces(text: str, size: int) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-def _stream_chunks(
-    answer: _Answer, model: str, completion_id: str, piece_chars: int, include_usage: bool
-) -> list[dict]:
-    """The chunk objects OpenAI streams for one answer, in order (without the final [DONE])."""
-    created = int(time.time())
-    # With include_usage OpenAI sends "usage": null on every chunk but the last.
-    extra = {"usage": None} if include_usage else {}
-
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": "fp_scripted",
-            "choices": [choice],
-            **extra,
-        }
-
-    first_content = "" if answer.content is not None else None
-    chunks = [chunk({"role": "assistant", "content": first_content, "refusal": None})]
-    chunks += [chunk({"content": p}) for p in _pieces(answer.content or "", piece_chars)]
-    for index, (cid, name, args) in enumerate(answer.calls):
-        fragments = _pieces(args, piece_chars) or [""]
-        head = {
-            "index": index,
-            "id": cid,
-            "type": "function",
-            "function": {"name": name, "arguments": fragments[0]},
-        }
-        chunks.append(chunk({"tool_calls": [head]}))
-        chunks += [
-            chunk({"tool_calls": [{"index": index, "function": {"arguments": f}}]}) for f in fragments[1:]
-        ]
-    chunks.append(chunk({}, answer.finish_reason))
-    if include_usage and answer.usage is not None:
-        last = chunk({})
-        last["choices"] = []
-        last["usage"] = answer.usage
-        chunks.append(last)
-    return chunks
 
 
 # --- HTTP plumbing -----------------------------------------------------------------------------
@@ -441,7 +251,7 @@ class TestServer:
         """Queue replies, answered first in, first out; a str is shorthand for Text(str)."""
         queued = [Text(r) if isinstance(r, str) else r for r in replies]
         for reply in queued:
-            if not isinstance(reply, _REPLY_TYPES):
+            if not isinstance(reply, REPLY_TYPES):
                 raise TypeError(
                     f"Not a test server reply: {reply!r}; use Text, ToolCalls, Fault, Drop, Slow, ..."
                 )
@@ -533,7 +343,7 @@ class TestServer:
         if isinstance(reply, Drop):
             handler.drop()
         elif isinstance(reply, Fault):
-            handler.send_json(reply.status, reply.body or error_body(reply.status), _fault_headers(reply))
+            handler.send_json(reply.status, reply.body or error_body(reply.status), fault_headers(reply))
         elif isinstance(reply, Text | ToolCalls | MalformedToolCall):
             answer = self._resolve(reply, body, with_usage)
             model = str(body.get("model") or "scripted")
@@ -542,19 +352,19 @@ class TestServer:
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 self._stream(
                     handler,
-                    _stream_chunks(answer, model, completion_id, self.stream_piece_chars, include_usage),
+                    stream_chunks(answer, model, completion_id, self.stream_piece_chars, include_usage),
                 )
             else:
-                handler.send_json(200, _completion(answer, model, completion_id))
+                handler.send_json(200, completion(answer, model, completion_id))
         else:
             raise TypeError(f"Not a test server reply: {reply!r}")
 
     def _resolve(
         self, reply: Text | ToolCalls | MalformedToolCall, body: dict[str, Any], with_usage: bool
-    ) -> _Answer:
+    ) -> Answer:
         if isinstance(reply, MalformedToolCall):
             reply = ToolCalls([(reply.name, reply.raw_arguments)])
-        reply = _cap_output(reply, body)
+        reply = cap_output(reply, body)
         if isinstance(reply, Text):
             calls: list[tuple[str, str, str]] = []
             finish = reply.finish_reason
@@ -564,8 +374,8 @@ class TestServer:
                 for name, args in reply.calls
             ]
             finish = "tool_calls"
-        usage = _usage_dict(reply, body, calls) if with_usage else None
-        return _Answer(reply.content, calls, finish, usage)
+        usage = usage_dict(reply, body, calls) if with_usage else None
+        return Answer(reply.content, calls, finish, usage)
 
     def _stream(self, handler: _Handler, chunks: list[dict[str, Any]]) -> None:
         handler.start_stream()
@@ -575,12 +385,3 @@ class TestServer:
                 return
             handler.send_event(json.dumps(chunk))
         handler.send_event("[DONE]", last=True)
-
-
-def _fault_headers(fault: Fault) -> dict[str, str]:
-    headers = {}
-    if fault.retry_after is not None:
-        headers["Retry-After"] = f"{fault.retry_after:g}"
-    if fault.retry_after_ms is not None:
-        headers["retry-after-ms"] = str(fault.retry_after_ms)
-    return headers

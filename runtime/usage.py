@@ -7,7 +7,9 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 
-from runtime.config import LimitSettings
+from pydantic import ConfigDict
+
+from runtime.config import LimitSettings, RunLimits
 from runtime.errors import UsageLimitExceeded
 from runtime.prices import PriceTable
 
@@ -66,26 +68,15 @@ class Reservation:
     """max_completion_tokens to send, when a limit requires one."""
 
 
-@dataclass(frozen=True)
-class UsageLimits:
+class UsageLimits(RunLimits):
+    """The run-wide limits a tracker enforces (the fields of RunLimits), frozen."""
+
+    model_config = ConfigDict(frozen=True)
+
     @classmethod
     def from_settings(cls, lim: LimitSettings) -> UsageLimits:
         """The run-wide limits of `[limits]` in the settings."""
-        return cls(
-            lim.max_tokens,
-            lim.max_requests,
-            lim.max_tool_calls,
-            lim.max_iterations,
-            lim.max_cost_usd,
-            lim.max_seconds,
-        )
-
-    max_tokens: int | None = None
-    max_requests: int | None = None
-    max_tool_calls: int | None = None
-    max_iterations: int | None = None
-    max_cost_usd: float | None = None
-    max_seconds: float | None = None
+        return cls(**{name: getattr(lim, name) for name in RunLimits.model_fields})
 
 
 class UsageTracker:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,19 @@ def prepare(
     return make_context(ws, settings or settings_for(ws, overrides), approve, overrides=overrides or {}, **kw)
 
 
+@contextmanager
+def _context(ctx: RunContext | None, workspace: str | Path) -> Iterator[RunContext]:
+    """`ctx` as given, or a new one for `workspace` that is closed on leaving the block."""
+    if ctx is not None:
+        yield ctx
+        return
+    owned = prepare(workspace)
+    try:
+        yield owned
+    finally:
+        owned.close()
+
+
 async def plan(
     request: str,
     *,
@@ -53,13 +67,8 @@ async def plan(
 ) -> Planned:
     """Plan only (the dry run): the validated plan and its cost estimate. With a store (`store=` or
     ctx.store) the planner sees similar past requests and the estimate uses the run history."""
-    owned = ctx is None
-    ctx = ctx or prepare(workspace)
-    try:
+    with _context(ctx, workspace) as ctx:
         return await _plan(request, ctx, model, agents, store or ctx.store)
-    finally:
-        if owned:
-            ctx.close()
 
 
 async def _plan(
@@ -100,13 +109,8 @@ async def run(
     and undone by its run_id; the planner sees similar past requests and, with `follow`, the
     conversation so far; the estimate uses the calibrated history.
     """
-    owned = ctx is None
-    ctx = ctx or prepare(workspace)
-    try:
+    with _context(ctx, workspace) as ctx:
         return await _run(request, ctx, model, agents, approve, listeners, on_planned, store, follow)
-    finally:
-        if owned:
-            ctx.close()
 
 
 async def _run(
@@ -165,26 +169,25 @@ async def _plan_and_execute(
     try:
         planned = await plan_request(request, ctx, agents, models, memory=memory, history=history)
     except RunCancelled:
-        return RunResult(
-            run_id=ctx.run_id,
-            status="cancelled",
-            request=request,
-            error="Cancelled while planning.",
-            usage=ctx.usage.snapshot()["total"],
-        )
+        return _cancelled(ctx, request, "Cancelled while planning.")
     if after_plan is not None:
         after_plan(planned)
     if on_planned is not None and not await on_planned(planned):
-        return RunResult(
-            run_id=ctx.run_id,
-            status="cancelled",
-            request=request,
-            plan=planned.plan.model_dump(),
-            estimate=planned.estimate,
-            error="Stopped before execution.",
-            usage=ctx.usage.snapshot()["total"],
-        )
+        return _cancelled(ctx, request, "Stopped before execution.", planned)
     return await execute(planned, ctx, agents, models, listeners=listeners)
+
+
+def _cancelled(ctx: RunContext, request: str, error: str, planned: Planned | None = None) -> RunResult:
+    """A run stopped before anything ran: the usage so far, and the plan when there is one."""
+    return RunResult(
+        run_id=ctx.run_id,
+        status="cancelled",
+        request=request,
+        plan=planned.plan.model_dump() if planned is not None else None,
+        estimate=planned.estimate if planned is not None else None,
+        error=error,
+        usage=ctx.usage.snapshot()["total"],
+    )
 
 
 async def resume(

@@ -33,8 +33,8 @@ from runtime.testserver import (
     TestServer,
     Text,
     ToolCalls,
-    error_body,
 )
+from runtime.testserver_replies import error_body
 from tests.server_fixtures import TEST_API_KEY
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -385,7 +385,8 @@ async def test_a_local_server_needs_no_key(test_server, make_ctx, make_model):
 
 
 async def test_an_exhausted_quota_is_not_retried(test_server, make_ctx, make_model):
-    from runtime.testserver import Fault, error_body
+    from runtime.testserver import Fault
+    from runtime.testserver_replies import error_body
 
     body = error_body(429, "You exceeded your current quota")
     body["error"]["code"] = "insufficient_quota"

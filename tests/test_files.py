@@ -11,7 +11,8 @@ import pytest
 
 from runtime.config import Settings, ToolSettings
 from runtime.context import ApprovalRequest, RunContext, approve_all
-from tools.files import READ_ONLY_TOOLS, TOOLS, is_ignored, parse_gitignore
+from tools.files import READ_ONLY_TOOLS, TOOLS
+from tools.gitignore import is_ignored, parse_gitignore
 from tools.registry import execute_tool
 
 

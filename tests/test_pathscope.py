@@ -11,7 +11,8 @@ import pytest
 from runtime.config import DEFAULT_SECRET_PATHS, Settings, ToolSettings
 from runtime.context import RunContext
 from runtime.errors import ConfigError, PathDenied, ToolDenied
-from tools.pathscope import PathScope, ScopeVerdict, check_path, is_secret, scope_for, secret_match
+from tools.pathscope import PathScope, ScopeVerdict, check_path, scope_for
+from tools.secret_paths import is_secret, secret_match
 
 CORPUS = Path(__file__).parent / "corpora" / "paths_traversal.txt"
 

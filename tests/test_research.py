@@ -28,6 +28,8 @@ from tools import research
 from tools.html_text import html_to_text
 from tools.netguard import UnresolvedHost, blocked_reason, check_url, resolve_url
 from tools.registry import ToolRegistry, aexecute_tool, execute_tool
+from tools.research.fetch import FetchFailed, fetch_page
+from tools.research.search import search_provider
 
 PAGE = b"""<!doctype html><html><head><title>Test  Page</title>
 <style>.x { color: red }</style><script>alert("hidden script")</script></head>
@@ -362,12 +364,12 @@ async def test_https_to_the_checked_address_keeps_sni_and_verifies_the_name(tls_
     fake_dns["impostor.test"] = ["127.0.0.1"]
     settings = ToolSettings(fetch_allow_hosts=["secure.test", "impostor.test"])
     verify = ssl.create_default_context(cafile=str(cert))
-    page = await research.fetch_page(f"https://secure.test:{httpd.server_port}/host", settings, verify=verify)
+    page = await fetch_page(f"https://secure.test:{httpd.server_port}/host", settings, verify=verify)
     assert page.body == f"Host: secure.test:{httpd.server_port}".encode()
     assert server_names == ["secure.test"]
     # Connecting by address must not weaken verification: the certificate is not for this name.
-    with pytest.raises(research.FetchFailed, match="certificate verify failed"):
-        await research.fetch_page(f"https://impostor.test:{httpd.server_port}/host", settings, verify=verify)
+    with pytest.raises(FetchFailed, match="certificate verify failed"):
+        await fetch_page(f"https://impostor.test:{httpd.server_port}/host", settings, verify=verify)
 
 
 def test_sync_execute_tool_works(server, tmp_path):
@@ -582,7 +584,7 @@ async def test_brave_provider_uses_the_key_and_never_shows_it(server, tmp_path, 
         denied
         == "the Brave Search API answered HTTP 401 Unauthorized; check the BRAVE_API_KEY environment variable."
     )
-    assert "wrong-key" not in repr(research.search_provider(ctx.settings.tools))
+    assert "wrong-key" not in repr(search_provider(ctx.settings.tools))
 
 
 async def test_fetching_after_reading_workspace_files_needs_approval(tmp_path):

@@ -12,28 +12,11 @@ import pytest
 
 from router.persist import run_summaries
 from runtime.errors import ConfigError
-from runtime.store import LATEST, DuplicateRunError, Store, StoreError
+from runtime.store import DuplicateRunError, Store, StoreError
+from runtime.store_schema import LATEST, MIGRATIONS
 from tests.test_resume import Brain, files_workspace, invoke_json, run_sync, step
 
-V1 = """
-CREATE TABLE schema_version (version INTEGER NOT NULL);
-INSERT INTO schema_version VALUES (1);
-CREATE TABLE runs (
-    id TEXT PRIMARY KEY, request TEXT NOT NULL, status TEXT NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, finished_at REAL,
-    plan TEXT, estimate TEXT, answer TEXT, error TEXT, usage TEXT, seconds REAL);
-CREATE TABLE subtasks (
-    run_id TEXT NOT NULL, id TEXT NOT NULL, agent TEXT NOT NULL, status TEXT NOT NULL,
-    result TEXT, error TEXT, files_changed TEXT, tool_calls INTEGER, iterations INTEGER,
-    usage TEXT, started_at REAL, finished_at REAL, attempts INTEGER, PRIMARY KEY (run_id, id));
-CREATE TABLE file_changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, subtask_id TEXT,
-    path TEXT NOT NULL, before BLOB, after BLOB, before_hash TEXT, after_hash TEXT, at REAL NOT NULL);
-CREATE INDEX file_changes_run ON file_changes (run_id, seq);
-CREATE TABLE messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, subtask_id TEXT,
-    role TEXT, content TEXT, at REAL NOT NULL);
-CREATE INDEX messages_run ON messages (run_id, seq);
+V1_ROWS = """
 INSERT INTO runs VALUES ('oldrun000001', 'count the TODO comments in src', 'succeeded', 1700000000, 1700000060,
     1700000060, '{"goal": "g", "subtasks": []}', NULL, 'There are 7.', NULL, '{"cost_usd": 0.01}', 60.0);
 INSERT INTO subtasks VALUES ('oldrun000001', 't1', 'file', 'succeeded', 'found 7', NULL, '[]', 1, 2,
@@ -43,10 +26,16 @@ INSERT INTO file_changes (run_id, subtask_id, path, before, after, at) VALUES ('
 
 
 def v1_store(path: Path) -> Path:
-    """A state.db as the first schema version wrote it."""
+    """A state.db as the first schema version wrote it (its migration, which is never edited once
+    released), holding one finished run."""
+    version, create_v1 = MIGRATIONS[0]
+    assert version == 1
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as c:
-        c.executescript(V1)
+        c.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        c.execute("INSERT INTO schema_version VALUES (1)")
+        create_v1(c)
+        c.executescript(V1_ROWS)
     c.close()
     return path
 

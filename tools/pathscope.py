@@ -1,20 +1,8 @@
 """Workspace path scope: which paths a tool may touch, and opening them safely.
 
-Rules (each refusal comes with one sentence naming the problem):
+Rules (each refusal comes with one sentence naming the problem; the ones about the path string
+itself, such as '..', encodings, '~', URLs and drives, are in tools/pathnames.py):
 
-- Relative paths are relative to the workspace; absolute paths must lie inside it. Paths are
-  compared component by component, so `/srv/app_evil` is not inside `/srv/app`.
-- `\\` is read as a path separator, so `..\\..\\etc\\passwd` climbs like `../../etc/passwd`
-  (a file literally named `a\\b` is therefore out of reach).
-- `..` may move around inside the workspace but never above it, not even to come back.
-- Percent-encoding is checked decoded as well: `%XX` and `%uXXXX` are decoded up to four times
-  (double encoding, `%%32%65`), and NFKC lookalikes (fullwidth `．．／`) are folded; if any
-  decoded form leaves the workspace, or decodes to invalid UTF-8 (overlong `%c0%af`) or a NUL,
-  the path is refused. Slash lookalikes NFKC keeps (division slash U+2215, fraction slash
-  U+2044, ...) count as separators in those decoded forms. The file opened is always the literal name.
-- `~` is not expanded: a path starting with `~` is refused (write `./~name` for a file
-  literally named so). URLs (`file://...`), Windows drives (`C:\\`), control characters, NUL
-  and names made only of dots and spaces (`...`, `.. `) are refused too.
 - Symlinks are resolved by us, one component at a time, from a descriptor of the workspace:
   a link (file or directory, dangling or not, at any depth) is followed only while it stays
   inside the workspace. `/proc/self/root`, `/proc/<pid>/cwd` and friends are just absolute
@@ -24,8 +12,6 @@ Rules (each refusal comes with one sentence naming the problem):
   component named `.git` (nested repositories, the `.git` file of a worktree, `.git/commondir`).
   Names are compared case-insensitively, after NFKC and with invisible format characters
   removed, because case-insensitive file systems (macOS) open `.GIT/config` as `.git/config`.
-- `is_secret(rel_path, patterns)` says whether a path matches settings.tools.secret_paths;
-  the file tools use it to refuse reading keys and tokens.
 
 Opening never lets the kernel follow a symlink: every directory is opened with O_NOFOLLOW
 relative to the descriptor of its parent, and the final component with O_NOFOLLOW, so a symlink
@@ -37,20 +23,16 @@ POSIX only (dir_fd support).
 from __future__ import annotations
 
 import errno
-import functools
 import os
-import re
 import stat
-import unicodedata
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes
 
 from runtime.errors import ConfigError, PathDenied
-from tools.gitignore import glob_to_regex
+from tools.pathnames import collapse, components, fold_name, parse_path, strip_root
 
 if TYPE_CHECKING:
     from runtime.context import RunContext
@@ -58,18 +40,9 @@ if TYPE_CHECKING:
 DEFAULT_PROTECTED = (".git/hooks", ".git/config", ".shunter", ".env")
 
 _MAX_LINKS = 40
-_MAX_PATH = 4096
-_DECODE_ROUNDS = 4
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
-_SLASH_LOOKALIKES = str.maketrans(
-    {c: "/" for c in "\u2215\u2044\u29f8\u2571"} | {c: "\\" for c in "\u2216\u29f5\u29f9\u2572"}
-)
-_PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Why opening a directory on the way can fail without it being our business to raise:
 # a symlink (ELOOP/EMLINK under O_NOFOLLOW), a file (ENOTDIR), unreadable or impossibly long.
 _NOT_A_WAY_IN = (errno.ELOOP, errno.EMLINK, errno.ENOTDIR, errno.EACCES, errno.ENAMETOOLONG)
@@ -153,8 +126,8 @@ class PathScope:
                 f"The workspace {root} does not exist or is not a directory; pass an existing folder."
             )
         self.root = root.resolve()
-        self._roots = [_components(str(self.root))]
-        alias = _components(os.path.abspath(root))
+        self._roots = [components(str(self.root))]
+        alias = components(os.path.abspath(root))
         if alias != self._roots[0]:
             self._roots.append(alias)  # the spelling the user gave (e.g. /tmp vs /private/tmp)
         self._protected = [p for p in (_protected_parts(e) for e in protected) if p]
@@ -199,93 +172,34 @@ class PathScope:
         `follow_final=False` stops at a final symlink instead of following it (to delete the
         link itself). `create_parents` makes missing directories on the way.
         """
-        parts = self._parse(path)
+        parts = parse_path(path, self._roots, self.root)
         if write:
-            self._refuse_protected(_collapse(parts), path)
-        loc = self._walk(parts, path, create=False, follow_final=follow_final)
-        if write:
-            try:
-                self._refuse_protected(loc.rel.split("/"), path)
-            except PathDenied:
-                loc.close()
-                raise
+            self._refuse_protected(collapse(parts), path)
+        loc = self._walk_checked(parts, path, write=write, create=False, follow_final=follow_final)
         if create_parents and loc.parent_fd is None:
             # Create only the real ancestors of the resolved target: walk its collapsed path.
             loc.close()
-            loc = self._walk(loc.rel.split("/"), path, create=True, follow_final=follow_final)
-            if write:
-                try:
-                    self._refuse_protected(loc.rel.split("/"), path)
-                except PathDenied:
-                    loc.close()
-                    raise
+            loc = self._walk_checked(
+                loc.rel.split("/"), path, write=write, create=True, follow_final=follow_final
+            )
         return loc
 
-    # -- lexical checks --------------------------------------------------------------------
-
-    def _parse(self, path: str) -> list[str]:
-        """Everything that can be refused without touching the disk; returns the components."""
-        if not isinstance(path, str) or not path.strip():
-            raise PathDenied("The path is empty; give a file path relative to the workspace.")
-        if len(path) > _MAX_PATH:
-            raise PathDenied(f"The path is {len(path)} characters long, over the limit of {_MAX_PATH}.")
-        if "\x00" in path:
-            raise PathDenied(f"{path!r} contains a NUL byte, which no file name can hold; remove it.")
-        if _CONTROL.search(path):
-            raise PathDenied(f"{path!r} contains a control character; give a plain file path.")
-        if path.startswith("~"):
-            raise PathDenied(
-                f"{path!r} starts with '~', which is not expanded (home folders are outside the workspace); "
-                "give a path relative to the workspace, or './~name' for a file literally named so."
-            )
-        if _URL.match(path):
-            raise PathDenied(f"{path!r} is a URL, not a file path; give a path relative to the workspace.")
-        if _DRIVE.match(path):
-            raise PathDenied(f"{path!r} is a Windows drive path; give a path relative to the workspace.")
-        parts, problem = self._lexical(path)
-        if problem:
-            raise PathDenied(f"{path!r} {problem}; give a path inside the workspace {self.root}.")
-        for form in _decoded_forms(path):
-            _, problem = self._lexical(form)
-            if problem:
-                raise PathDenied(
-                    f"{path!r} reads as {form!r} once decoded, which {problem}; encoded paths are checked "
-                    "decoded too, so give a plain path inside the workspace."
-                )
-        return parts
-
-    def _lexical(self, text: str) -> tuple[list[str], str | None]:
-        """Split on '/' and '\\'; return workspace-relative components or what is wrong."""
-        if "\x00" in text:
-            return [], "contains a NUL byte"
-        text = text.replace("\\", "/")
-        parts = _components(text)
-        if text.startswith("/"):
-            rest = self._strip_root(parts)
-            if rest is None:
-                return [], "is outside the workspace"
-            parts = rest
-        depth = 0
-        for part in parts:
-            depth += -1 if part == ".." else 1
-            if depth < 0:
-                return [], "leads outside the workspace through '..'"
-        odd = next((p for p in parts if p != ".." and not p.strip(". ")), None)
-        if odd is not None:
-            return (
-                [],
-                f"has a component made only of dots and spaces ({odd!r}), which some systems read as '..'",
-            )
-        return parts, None
-
-    def _strip_root(self, parts: list[str]) -> list[str] | None:
-        for root in self._roots:
-            if parts[: len(root)] == root:
-                return parts[len(root) :]
-        return None
+    def _walk_checked(
+        self, parts: list[str], shown: str, *, write: bool, create: bool, follow_final: bool
+    ) -> Located:
+        """`_walk`, then for a write the protected check again on where the walk ended (a
+        symlink may have led somewhere protected); closes what it opened when refusing."""
+        loc = self._walk(parts, shown, create=create, follow_final=follow_final)
+        if write:
+            try:
+                self._refuse_protected(loc.rel.split("/"), shown)
+            except PathDenied:
+                loc.close()
+                raise
+        return loc
 
     def _refuse_protected(self, rel_parts: list[str], shown: str) -> None:
-        folded = [_fold_name(p) for p in rel_parts]
+        folded = [fold_name(p) for p in rel_parts]
         if ".git" in folded:
             raise PathDenied(
                 f"{shown!r} is protected (it is git's own '.git' folder or file, or inside one), so tools may "
@@ -331,9 +245,9 @@ class PathScope:
                 raise PathDenied(f"{shown!r} goes through too many symbolic links (a loop?); refused.")
             target = os.readlink(name, dir_fd=fd)
             last_link = (rel_of(name), target)
-            target_parts = [p for p in _components(target) if p != "."]
+            target_parts = [p for p in components(target) if p != "."]
             if target.startswith("/"):
-                rest = self._strip_root(target_parts)
+                rest = strip_root(target_parts, self._roots)
                 if rest is None:
                     raise PathDenied(
                         f"{shown!r} goes through the symlink {last_link[0]!r} -> {target!r}, "
@@ -438,112 +352,8 @@ def _kind_at(name: str, dir_fd: int) -> str | None:
     return "file" if stat.S_ISREG(st.st_mode) else "other"
 
 
-def _components(text: str) -> list[str]:
-    return [p for p in text.split("/") if p not in ("", ".")]
-
-
-def _collapse(parts: list[str]) -> list[str]:
-    out: list[str] = []
-    for p in parts:
-        if p == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(p)
-    return out
-
-
 def _protected_parts(entry: str) -> list[str]:
-    return [_fold_name(p) for p in _collapse(_components(entry.replace("\\", "/")))]
-
-
-def _fold_name(name: str) -> str:
-    """A file name as a case-insensitive file system may see it: NFKC, without invisible format
-    characters (HFS+ ignores U+200C and friends: CVE-2014-9390), casefolded, and without the
-    trailing dots and spaces Windows drops."""
-    text = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
-    return text.casefold().rstrip(". ") or text
-
-
-# -- secret files --------------------------------------------------------------------------
-
-
-def is_secret(rel_path: str, patterns: Sequence[str]) -> bool:
-    """Whether the workspace-relative `rel_path` matches the secret globs `patterns`
-    (settings.tools.secret_paths; see its docstring for the glob rules)."""
-    return secret_match(rel_path, patterns) is not None
-
-
-def secret_match(rel_path: str, patterns: Sequence[str]) -> str | None:
-    """The glob of `patterns` that makes `rel_path` secret, or None. The last glob that matches
-    decides, so '!glob' re-allows what an earlier glob matched."""
-    parts = [_fold_name(p) for p in _collapse(_components(rel_path.replace("\\", "/")))]
-    if not parts:
-        return None
-    path = "/".join(parts)
-    folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
-    hit = None
-    for raw in patterns:
-        negate = raw.startswith("!")
-        body = raw[1:] if negate else raw
-        regex = _secret_regex(body)
-        if regex is None:
-            continue
-        # 'dir/' covers everything in such a folder; any other glob matches the path itself
-        targets = folders if body.endswith("/") else [path]
-        if any(regex.fullmatch(t) for t in targets):
-            hit = None if negate else raw
-    return hit
-
-
-@functools.lru_cache(maxsize=256)
-def _secret_regex(glob: str) -> re.Pattern[str] | None:
-    body = "/".join(_fold_name(p) for p in glob.strip().rstrip("/").split("/") if p) if glob.strip() else ""
-    if not body:
-        return None
-    anchored = glob.startswith("/")
-    return re.compile(("" if anchored else "(?:.*/)?") + glob_to_regex(body), re.DOTALL)
-
-
-def _decoded_forms(path: str) -> list[str]:
-    """Other readings of `path`: percent-decoded (repeatedly) and NFKC-folded."""
-    seen = {path}
-    frontier = [path]
-    forms: list[str] = []
-    for _ in range(_DECODE_ROUNDS):
-        found = []
-        for text in frontier:
-            for form in (_percent_decode(text), _fold(text)):
-                if form not in seen:
-                    seen.add(form)
-                    found.append(form)
-        forms.extend(found)
-        frontier = found
-        if not frontier:
-            break
-    return forms
-
-
-def _fold(text: str) -> str:
-    """NFKC (fullwidth '．．／' -> '../') plus the slash lookalikes NFKC keeps (IIS read %u2215 as '/')."""
-    return unicodedata.normalize("NFKC", text).translate(_SLASH_LOOKALIKES)
-
-
-def _percent_decode(text: str) -> str:
-    if "%" not in text:
-        return text
-    text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
-    raw = unquote_to_bytes(text)
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PathDenied(
-            f"{text!r} percent-decodes to bytes that are not valid UTF-8 (overlong encodings such as "
-            "%c0%af are a traversal trick); give a plain path."
-        ) from None
-    if "\x00" in decoded:
-        raise PathDenied(f"{text!r} percent-decodes to a NUL byte (%00); give a plain path.")
-    return decoded
+    return [fold_name(p) for p in collapse(components(entry.replace("\\", "/")))]
 
 
 def check_path(workspace: str | Path, path: str, *, write: bool = False) -> dict[str, Any]:
