@@ -13,7 +13,7 @@ import shutil
 from typing import Any
 
 from runtime.context import ApprovalRequest, RunContext
-from runtime.errors import ToolDenied
+from runtime.errors import ToolDenied, ToolFailed
 from tools import gitwatch
 from tools.base import tool
 from tools.policy import check_command
@@ -98,7 +98,9 @@ async def run_command(ctx: RunContext, command: str) -> str:
             cancel=ctx.cancel,
         )
     except OSError as e:
-        return f"The command could not be started: {e.strerror or e} ({e.filename or argv[0]}); check that the workspace exists."
+        raise ToolFailed(
+            f"The command could not be started: {e.strerror or e} ({e.filename or argv[0]}); check that the workspace exists."
+        ) from None
     removed = remove_new_redirects(watched)
     ctx.emit("shell.run", sandbox=info.kind, exit_code=result.exit_code, seconds=result.duration_s)
     text = format_result(result, info, network=settings.shell_network, timeout_s=settings.shell_timeout_s,
@@ -115,6 +117,10 @@ async def run_command(ctx: RunContext, command: str) -> str:
             f"\nShunter removed {', '.join(removed)}, which the command created: it would make git read "
             "configuration from outside the protected .git folder."
         )
+    if result.exit_code != 0 or result.timed_out:
+        # The same text either way; a compiled subtask that gets it fails, so its dependants do not
+        # build on a failed command.
+        raise ToolFailed(text)
     return text
 
 

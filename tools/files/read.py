@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from runtime.context import RunContext
+from runtime.errors import ToolFailed
 from tools.base import tool
 from tools.files.common import (
     READ_FLAGS,
@@ -42,28 +43,32 @@ def read_file(ctx: RunContext, path: str, start_line: int = 1, end_line: int | N
         end_line: Last line to show (inclusive); omit to read to the end.
     """
     if start_line < 1:
-        return "start_line must be 1 or more; lines are numbered from 1."
+        raise ToolFailed("start_line must be 1 or more; lines are numbered from 1.")
     if end_line is not None and end_line < start_line:
-        return f"end_line ({end_line}) is before start_line ({start_line}); give a range with end_line >= start_line."
+        raise ToolFailed(
+            f"end_line ({end_line}) is before start_line ({start_line}); give a range with end_line >= start_line."
+        )
     scope = scope_for(ctx)
     try:
         with scope.locate(path) as loc:
             if not loc.exists:
-                return not_found(path)
+                raise ToolFailed(not_found(path))
             if loc.kind == "dir":
-                return f"{loc.rel} is a directory; use list_files to see what it contains."
+                raise ToolFailed(f"{loc.rel} is a directory; use list_files to see what it contains.")
             refusal = secret_refusal(ctx, path, loc.rel)
             if refusal:
-                return refusal
+                raise ToolFailed(refusal)
             fd = loc.open(READ_FLAGS)
     except OSError as e:
-        return os_error("read", path, e)
+        raise ToolFailed(os_error("read", path, e)) from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            return f"{loc.rel} is not a regular file (a device, socket or pipe); read_file reads regular files only."
+            raise ToolFailed(
+                f"{loc.rel} is not a regular file (a device, socket or pipe); read_file reads regular files only."
+            )
         if is_binary(f.read(SNIFF_BYTES)):
-            return f"{loc.rel} is a binary file ({st.st_size} bytes); not shown."
+            raise ToolFailed(f"{loc.rel} is a binary file ({st.st_size} bytes); not shown.")
         f.seek(0)
         tools = ctx.settings.tools
         budget = max(1000, min(tools.max_read_bytes, tools.max_result_chars - 1000))
@@ -98,7 +103,7 @@ def _read_lines(
             total = None  # past what we show, in a file too big to count through
             break
     if not chunks:
-        return f"{rel} has {total} lines; start_line {start} is past the end."
+        raise ToolFailed(f"{rel} has {total} lines; start_line {start} is past the end.")
     last = start + len(chunks) - 1
     raw = b"".join(chunks)
     try:
@@ -132,12 +137,12 @@ def list_files(ctx: RunContext, path: str = ".", pattern: str = "*", recursive: 
     try:
         with scope.locate(path) as loc:
             if not loc.exists:
-                return not_found(path)
+                raise ToolFailed(not_found(path))
             if loc.kind != "dir":
-                return f"{loc.rel} is a file, not a folder; use read_file to read it."
+                raise ToolFailed(f"{loc.rel} is a file, not a folder; use read_file to read it.")
             fd = loc.open(os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        return os_error("list", path, e)
+        raise ToolFailed(os_error("list", path, e)) from None
     try:
         walk = walk_tree(fd, loc.rel, Walk(recursive=recursive, skipped=skipped))
         for entry in walk:
@@ -197,23 +202,25 @@ def search_files(
     try:
         regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     except re.error as e:
-        return f"Invalid regular expression {pattern!r}: {e}. Escape special characters (for example \\( or \\.) and try again."
+        raise ToolFailed(
+            f"Invalid regular expression {pattern!r}: {e}. Escape special characters (for example \\( or \\.) and try again."
+        ) from None
     scope = scope_for(ctx)
     limit = ctx.settings.tools.max_read_bytes
     try:
         with scope.locate(path) as loc:
             if not loc.exists:
-                return not_found(path)
+                raise ToolFailed(not_found(path))
             if loc.kind == "dir":
                 fd = loc.open(os.O_RDONLY | os.O_DIRECTORY)
                 rules = ancestor_rules(scope, loc.rel)
                 return _search_tree(ctx, fd, loc.rel, regex, glob_matcher(glob), rules, limit, pattern)
             refusal = secret_refusal(ctx, path, loc.rel)
             if refusal:
-                return refusal.replace("does not read it", "does not search it")
+                raise ToolFailed(refusal.replace("does not read it", "does not search it"))
             data = read_located(loc, limit)
     except OSError as e:
-        return os_error("search", path, e)
+        raise ToolFailed(os_error("search", path, e)) from None
     matches = list(_search_bytes(loc.rel, data, regex))
     if not matches:
         return f"No matches for {pattern!r} in {loc.rel}."

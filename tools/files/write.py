@@ -11,7 +11,7 @@ import stat
 from typing import Literal
 
 from runtime.context import ApprovalRequest, FileChange, RunContext
-from runtime.errors import ToolDenied
+from runtime.errors import ToolDenied, ToolFailed
 from tools.base import tool
 from tools.files.common import is_binary, not_found, os_error, plural, read_located, secret_refusal
 from tools.pathscope import Located, PathScope, scope_for
@@ -158,7 +158,7 @@ def _asking(
 # -- the tools ---------------------------------------------------------------------------------
 
 
-@tool(effect="write", approval=_approve_write)
+@tool(effect="write", approval=_approve_write, data_params=("content",))
 def write_file(ctx: RunContext, path: str, content: str) -> str:
     """Create or replace a file in the workspace with `content` (parent folders are created).
 
@@ -168,19 +168,19 @@ def write_file(ctx: RunContext, path: str, content: str) -> str:
     """
     problem = _unencodable(content, "content")
     if problem:
-        return f"Nothing was written to {path}: the {problem}"
+        raise ToolFailed(f"Nothing was written to {path}: the {problem}")
     data = content.encode("utf-8")
     try:
         with scope_for(ctx).locate(path, write=True, create_parents=True) as loc:
             if loc.kind == "dir":
-                return f"{loc.rel} is a directory; give a file path."
+                raise ToolFailed(f"{loc.rel} is a directory; give a file path.")
             if loc.kind == "other":
-                return f"{loc.rel} is not a regular file; write_file writes regular files only."
+                raise ToolFailed(f"{loc.rel} is not a regular file; write_file writes regular files only.")
             before = read_located(loc) if loc.exists else None
             if before != data:
                 _write_atomic(loc, data)
     except OSError as e:
-        return os_error("write", path, e)
+        raise ToolFailed(os_error("write", path, e)) from None
     if before != data:
         ctx.file_changes.record(
             FileChange(path=loc.rel, before=before, after=data, subtask_id=ctx.subtask_id)
@@ -223,7 +223,7 @@ def _apply_edit(before: bytes, old: str, new: str) -> bytes:
     return before.decode("utf-8").replace(old, new, 1).encode("utf-8")
 
 
-@tool(effect="write", approval=_approve_edit)
+@tool(effect="write", approval=_approve_edit, data_params=("new",))
 def edit_file(ctx: RunContext, path: str, old: str, new: str) -> str:
     """Replace one exact snippet of a text file. `old` must appear exactly once, character for
     character (whitespace included); read the file first and copy the text.
@@ -236,20 +236,20 @@ def edit_file(ctx: RunContext, path: str, old: str, new: str) -> str:
     try:
         with scope_for(ctx).locate(path, write=True) as loc:
             if not loc.exists:
-                return not_found(path)
+                raise ToolFailed(not_found(path))
             if loc.kind != "file":
-                return f"{loc.rel} is not a file; edit_file edits text files."
+                raise ToolFailed(f"{loc.rel} is not a file; edit_file edits text files.")
             refusal = secret_refusal(ctx, path, loc.rel)
             if refusal:  # edit_file's answers ("not found", "appears 2 times") would reveal the content
-                return refusal.replace("does not read it", "does not read or edit it")
+                raise ToolFailed(refusal.replace("does not read it", "does not read or edit it"))
             before = read_located(loc)
             planned = _plan_edit(before, old, new)
             if isinstance(planned, str):
-                return _edit_problem(loc.rel, planned)
+                raise ToolFailed(_edit_problem(loc.rel, planned))
             after = _apply_edit(before, *planned)
             _write_atomic(loc, after)
     except OSError as e:
-        return os_error("edit", path, e)
+        raise ToolFailed(os_error("edit", path, e)) from None
     ctx.file_changes.record(FileChange(path=loc.rel, before=before, after=after, subtask_id=ctx.subtask_id))
     old_n, new_n = _line_count(planned[0]), _line_count(planned[1])
     return f"Successfully edited {loc.rel} (replaced {plural(old_n, 'line')} with {plural(new_n, 'line')})."
@@ -278,16 +278,16 @@ def delete_file(ctx: RunContext, path: str) -> str:
     try:
         with scope_for(ctx).locate(path, write=True, follow_final=False) as loc:
             if not loc.exists:
-                return not_found(path)
+                raise ToolFailed(not_found(path))
             if loc.kind == "dir":
-                return f"{loc.rel} is a directory; delete_file removes single files only."
+                raise ToolFailed(f"{loc.rel} is a directory; delete_file removes single files only.")
             if loc.kind != "file":
-                return (
+                raise ToolFailed(
                     f"{loc.rel} is a symbolic link or special file; delete_file removes regular files only."
                 )
             before = read_located(loc)
             os.unlink(loc.name, dir_fd=loc.dir_fd())
     except OSError as e:
-        return os_error("delete", path, e)
+        raise ToolFailed(os_error("delete", path, e)) from None
     ctx.file_changes.record(FileChange(path=loc.rel, before=before, after=None, subtask_id=ctx.subtask_id))
     return f"Deleted {loc.rel} ({len(before)} bytes)."

@@ -14,7 +14,7 @@ import httpx2
 
 from runtime.config import ToolSettings
 from runtime.context import ApprovalRequest, RunContext
-from runtime.errors import ToolDenied
+from runtime.errors import ToolDenied, ToolFailed
 from tools.base import tool
 from tools.netguard import Target, UnresolvedHost, aresolve_url
 from tools.research.page_text import render_page
@@ -75,14 +75,14 @@ async def fetch_url(ctx: RunContext, url: str, max_chars: int | None = None) -> 
     """
     settings = ctx.settings.tools
     if max_chars is not None and max_chars < 1:
-        return "max_chars must be at least 1; leave it out to get the whole page."
+        raise ToolFailed("max_chars must be at least 1; leave it out to get the whole page.")
     try:
         async with asyncio.timeout(settings.fetch_timeout_s):
             page = await fetch_page(url, settings)
     except (FetchFailed, UnresolvedHost) as e:
-        return str(e)
+        raise ToolFailed(str(e)) from None
     except TimeoutError:
-        return _timeout_sentence(url, settings.fetch_timeout_s)
+        raise ToolFailed(_timeout_sentence(url, settings.fetch_timeout_s)) from None
     # Parsing a 2 MB page takes most of a second: off the event loop, so parallel work goes on.
     return await asyncio.to_thread(render_page, page, max_chars)
 

@@ -12,6 +12,7 @@ import httpx2
 
 from runtime.config import ToolSettings
 from runtime.context import RunContext
+from runtime.errors import ToolFailed
 from tools.base import tool
 from tools.html_text import html_to_text
 from tools.research.fetch import USER_AGENT, FetchFailed, error_reason
@@ -195,11 +196,11 @@ async def web_search(ctx: RunContext, query: str, max_results: int = 8) -> str:
     """
     query = query.strip()
     if not query:
-        return "The search query is empty; pass some words to search for."
+        raise ToolFailed("The search query is empty; pass some words to search for.")
     max_results = min(max(max_results, 1), 20)
     try:
         provider = search_provider(ctx.settings.tools)
         hits = await provider.search(query, max_results)
     except FetchFailed as e:
-        return str(e)
+        raise ToolFailed(str(e)) from None
     return format_hits(query, provider.name, hits)
