@@ -433,7 +433,16 @@ class RunRecorder:
             self.store.update_run, self.run_id, plan=planned.plan.model_dump(), estimate=planned.estimate
         )
         for s in planned.plan.subtasks:
-            self._write(self.store.save_subtask, self.run_id, self._row(SubtaskRecord(s.id, s.agent)))
+            self.mark_pending(s.id, s.agent)
+
+    def plan_restored(self) -> None:
+        """The plan was stored by an earlier process (resume): from now on, a model call made
+        outside any subtask is synthesis, not planning."""
+        self._planned = True
+
+    def mark_pending(self, subtask_id: str, agent: str) -> None:
+        """Record the subtask as pending, nothing done yet (planned, or to run again on resume)."""
+        self._write(self.store.save_subtask, self.run_id, self._row(SubtaskRecord(subtask_id, agent)))
 
     def on_subtask(self, rec: SubtaskRecord) -> None:
         """The scheduler's listener."""
@@ -729,7 +738,7 @@ def reopen(
     recorder.parent_run_id = row["parent_run_id"]
     recorder.seconds_before = ctx.usage.elapsed_offset
     for sid in redo:
-        recorder._write(store.save_subtask, row["id"], recorder._row(SubtaskRecord(sid, records[sid].agent)))
+        recorder.mark_pending(sid, records[sid].agent)
     return recorder, row, done
 
 
@@ -758,7 +767,7 @@ async def resume(
             )
             recorder.planned(planned)
         else:
-            recorder._planned = True
+            recorder.plan_restored()
             outcome = PlanOutcome(plan=Plan.model_validate(row["plan"]), attempts=0)
             planned = Planned(row["request"], outcome, row["estimate"] or {})
         result = await execute(
