@@ -51,7 +51,6 @@ SIMILAR_REQUESTS = 3
 MIN_OBSERVATIONS = 3
 """Subtasks an agent (or agent:model) must have run before its history replaces the defaults."""
 RECENT_OBSERVATIONS = 50
-RESUMABLE = ("interrupted", "cancelled", "failed")
 
 
 class RefusedError(ShunterError):
