@@ -9,9 +9,13 @@ from typing import Any
 
 from agents.registry import AgentRegistry, default_agents
 from planner.estimate import AgentStats
-from router.persist import FollowUp, RunRecorder, history_stats, planner_memory, resumable_run
-from router.persist import resume as resume_run
+from router.calibration import history_stats
+from router.conversations import FollowUp
+from router.memory import planner_memory
+from router.recorder import RunRecorder
 from router.records import RunResult
+from router.resume import resumable_run
+from router.resume import resume as resume_run
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
 from runtime.config import Settings

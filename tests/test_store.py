@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from router.persist import run_summaries
+from router.summaries import run_summaries
 from runtime.errors import ConfigError
 from runtime.store import LATEST, DuplicateRunError, Store, StoreError
 from tests.test_resume import Brain, files_workspace, invoke_json, run_sync, step
