@@ -14,8 +14,6 @@ from router.conversations import FollowUp
 from router.memory import planner_memory
 from router.recorder import RunRecorder
 from router.records import RunResult
-from router.resume import resumable_run
-from router.resume import resume as resume_run
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
 from runtime.config import Settings
@@ -207,6 +205,9 @@ async def resume(
     and feed the rest, every other subtask runs again from its start. Refuses (RefusedError) when
     files those subtasks changed were modified since, unless `force`. `ctx`, when given, must carry
     the run's id: prepare(workspace, run_id=...)."""
+    from router.resume import resumable_run
+    from router.resume import resume as resume_run
+
     ws = ctx.workspace if ctx is not None else check_workspace(workspace)
     store = store or (ctx.store if ctx is not None else None) or Store.open(ws)
     row = resumable_run(store, run_id)
