@@ -150,12 +150,7 @@ class RunRecorder:
         self._sent[sid] = len(request.messages) + 1
         redact = self.ctx.events.redact
         messages = [(m.get("role"), redact(json.dumps(m, default=str, ensure_ascii=False))) for m in new]
-        usage = {
-            "input_tokens": resp.input_tokens,
-            "cached_input_tokens": resp.cached_input_tokens,
-            "output_tokens": resp.output_tokens,
-            "reasoning_tokens": resp.reasoning_tokens,
-        }
+        usage = resp.token_counts()
         self._write(self.store.add_model_call, self.run_id, sid, agent, self.session, model, usage, messages)
 
     def wrap(self, models: ModelProvider) -> ModelProvider:
