@@ -170,7 +170,7 @@ def errors(est: dict[str, Any], result: Any) -> tuple[float, float]:
 
 
 async def family(name: str, train: int, test: int) -> dict[str, Any]:
-    from router.persist import history_stats
+    from router.calibration import history_stats
     from runtime.store import Store
 
     reads = FAMILIES[name]

@@ -119,13 +119,7 @@ async def _call(
         ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
         raise
     delta = ctx.usage.record_response(
-        model.name,
-        input_tokens=resp.input_tokens,
-        output_tokens=resp.output_tokens,
-        cached_input_tokens=resp.cached_input_tokens,
-        reasoning_tokens=resp.reasoning_tokens,
-        subtask=ctx.subtask_id,
-        agent=ctx.agent,
+        model.name, **resp.token_counts(), subtask=ctx.subtask_id, agent=ctx.agent
     )
     ctx.emit(
         "model.response",

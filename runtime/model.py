@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ class ModelRequest:
     parallel_tool_calls: bool = True
 
 
+class TokenCounts(TypedDict):
+    """The tokens of one model call, as usage accounting and the run store take them."""
+
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+
+
 @dataclass
 class ModelResponse:
     text: str = ""
@@ -48,6 +57,14 @@ class ModelResponse:
     finish_reason: str | None = None
     usage_counted: bool = False
     """True when the server sent no usage and the tokens were counted locally."""
+
+    def token_counts(self) -> TokenCounts:
+        return {
+            "input_tokens": self.input_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
 
     def to_message(self) -> dict[str, Any]:
         """The assistant message to append to the conversation."""

@@ -11,7 +11,8 @@ Why it is shaped like this:
   an older file up to date, in order, each in the same transaction as the version bump, so two
   processes opening an old file at once migrate it exactly once.
 
-This module knows rows and columns, not runs or plans: router/persist.py gives them meaning.
+This module knows rows and columns, not runs or plans: the router's run modules give them meaning
+(router/recorder.py, resume.py, undo.py, summaries.py, memory.py, calibration.py).
 
 One concern: the rows of state.db, through one connection and its transactions (the schema
 is in runtime/store_schema.py); it is long because every read and write of its tables is a

@@ -10,8 +10,10 @@ from typing import Any
 
 from agents.registry import AgentRegistry, default_agents
 from planner.estimate import AgentStats
-from router.persist import FollowUp, RunRecorder, history_stats, planner_memory, resumable_run
-from router.persist import resume as resume_run
+from router.calibration import history_stats
+from router.conversations import FollowUp
+from router.memory import planner_memory
+from router.recorder import RunRecorder
 from router.records import RunResult
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
@@ -206,6 +208,9 @@ async def resume(
     and feed the rest, every other subtask runs again from its start. Refuses (RefusedError) when
     files those subtasks changed were modified since, unless `force`. `ctx`, when given, must carry
     the run's id: prepare(workspace, run_id=...)."""
+    from router.resume import resumable_run
+    from router.resume import resume as resume_run
+
     ws = ctx.workspace if ctx is not None else check_workspace(workspace)
     store = store or (ctx.store if ctx is not None else None) or Store.open(ws)
     row = resumable_run(store, run_id)

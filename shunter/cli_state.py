@@ -110,7 +110,7 @@ def _store(workspace: Path, must_exist: bool = True):
 
 
 def runs_command(workspace: Path, as_json: bool, limit: int) -> None:
-    from router.persist import run_summaries
+    from router.summaries import run_summaries
     from runtime.errors import ConfigError
 
     if limit < 1:
@@ -136,7 +136,7 @@ def runs_command(workspace: Path, as_json: bool, limit: int) -> None:
 
 
 def show_command(ref: str, workspace: Path, as_json: bool) -> None:
-    from router.persist import run_details
+    from router.summaries import run_details
 
     _, store = _store(workspace)
     with store:
@@ -207,7 +207,8 @@ def resume_command(
 ) -> int:
     import asyncio
 
-    from router.persist import merge_overrides, resumable_run
+    from router.overrides import merge_overrides
+    from router.resume import resumable_run
     from shunter.api import prepare
     from shunter.approve import choose_approver
     from shunter.commands import _overrides, _planning_errors, _print_result
@@ -251,7 +252,7 @@ async def _resume_async(row: dict[str, Any], ctx, store, force: bool, as_json: b
 
 
 def undo_command(ref: str, workspace: Path, *, force: bool, dry_run: bool, as_json: bool) -> None:
-    from router.persist import undo
+    from router.undo import undo
     from shunter.wiring import settings_for
 
     ws, store = _store(workspace)

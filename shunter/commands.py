@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.registry import default_agents, may_write, resolve_tools
-from router.persist import FollowUp
+from router.conversations import FollowUp
 from router.records import RunResult
 from router.run import Planned
 from runtime.config import Settings

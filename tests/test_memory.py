@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 from planner.estimate import AgentStats
-from router.persist import MEMORY_PREFACE, FollowUp, conversation_memory, history_stats, planner_memory
+from router.calibration import history_stats
+from router.conversations import FollowUp
+from router.memory import MEMORY_PREFACE, conversation_memory, planner_memory
 from runtime.store import Store
 from shunter import api
 from shunter.wiring import OpenAIProvider

@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from router.persist import RefusedError, RunLock, resumable_run
+from router.locks import RunLock
+from router.lookup import RefusedError
+from router.resume import resumable_run
 from runtime.context import approve_all
 from runtime.store import Store
 from runtime.testserver import Reply, Slow, Text, ToolCalls
@@ -452,7 +454,7 @@ async def test_a_cancelled_run_is_recorded_and_resumes(workspace, test_server):
 
 def flagged_ctx(ws: Path, server, flags: dict, **kw):
     """A context made the way `shunter run` makes one: `flags` are the CLI overrides, kept on ctx."""
-    from router.persist import merge_overrides
+    from router.overrides import merge_overrides
 
     base = {"model": {"name": "scripted", "base_url": server.base_url, "api_key": TEST_API_KEY}}
     ctx = api.prepare(ws, overrides=merge_overrides(base, flags), approve=approve_all, **kw)
@@ -610,7 +612,7 @@ async def test_cancelling_the_run_task_leaves_no_subtask_running_and_show_keeps_
 
 
 def test_abort_marks_the_subtasks_left_pending_or_running_as_cancelled(workspace):
-    from router.persist import RunRecorder
+    from router.recorder import RunRecorder
 
     ctx = api.prepare(files_workspace(workspace))
     with Store.open(workspace) as store:

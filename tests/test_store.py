@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from router.persist import run_summaries
+from router.summaries import run_summaries
 from runtime.errors import ConfigError
 from runtime.store import DuplicateRunError, Store, StoreError
 from runtime.store_schema import LATEST, MIGRATIONS

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from router.persist import RefusedError, undo
+from router.lookup import RefusedError
+from router.undo import undo
 from runtime.store import Store
 from tests.test_resume import Brain, files_workspace, invoke, invoke_json, run_sync, step
 
