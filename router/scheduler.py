@@ -51,6 +51,7 @@ class Scheduler:
         self.plan_ids = set(self.records)
         for sid, rec in (records or {}).items():  # resume: finished work is kept as it was
             if sid in self.records and rec.status == "succeeded":
+                rec.call = self.records[sid].call  # the store keeps the call in the plan, not the row
                 self.records[sid] = rec
         self.stop_reason: str | None = None
         self.limit_hit: str | None = None

@@ -48,6 +48,9 @@ def run_details(store: Store, ref: str) -> dict[str, Any]:
     """One run as `show --json` prints it: the `run --json` object plus when, where from, and files."""
     row = find_run(store, ref)
     subtasks = [record_from_row(r) for r in _in_plan_order(row, store.subtasks(row["id"]))]
+    calls = {s["id"]: s.get("call") for s in (row["plan"] or {}).get("subtasks", [])}
+    for rec in subtasks:
+        rec.call = calls.get(rec.id)
     breakdown = row["usage_breakdown"] or {}
     result = RunResult(
         run_id=row["id"],

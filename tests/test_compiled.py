@@ -283,6 +283,7 @@ def test_sigkill_during_a_compiled_plan_then_resume_reruns_nothing_that_finished
     data = json.loads(resumed.stdout or "{}")
     assert data.get("status") == "succeeded", resumed.stderr
     assert (ws / "ran.txt").read_text() == "ran\n"  # t3, cut off, ran again from its start, once
+    assert [s["call"]["tool"] for s in data["subtasks"]] == ["read_file", "write_file", "run_command"]
     assert len(test_server.chat_requests) == 1  # the planner, once: nothing asked a model
     log = [json.loads(line) for line in (ws / ".shunter/logs/events.jsonl").read_text().splitlines()]
     calls = Counter(e.get("subtask_id") for e in log if e.get("event") == "tool.call")
@@ -303,6 +304,19 @@ def test_undo_restores_a_file_a_compiled_call_wrote(workspace, test_server):
     undone = cli(test_server, ws, "undo", data["run_id"])
     assert undone.returncode == 0, undone.stderr
     assert (ws / "both.txt").read_text() == "before\n"
+
+
+def test_compiled_subtasks_teach_the_estimate_history_nothing(workspace, test_server):
+    from router.calibration import history_stats
+
+    ws = notes_workspace(workspace)
+    test_server.handler = Planner(COMPILED)
+    for _ in range(3):
+        (ws / "both.txt").unlink(missing_ok=True)
+        assert run_json(test_server, ws, "copy", "--yes")[0].returncode == 0
+    with Store.open(ws) as store:
+        # No model call was made for them: an agent's iterations are learned from agent subtasks only.
+        assert not [k for k in history_stats(store, min_observations=1) if k.startswith("file")]
 
 
 # --- the parts, in process --------------------------------------------------------------------
