@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx2
 
@@ -17,7 +17,7 @@ from runtime.context import ApprovalRequest, RunContext
 from runtime.errors import ToolDenied, ToolFailed
 from tools.base import tool
 from tools.netguard import Target, UnresolvedHost, aresolve_url
-from tools.research.page_text import render_page
+from tools.research.page_text import Page, render_page
 
 USER_AGENT = "Shunter/0.1 (+research agent)"
 MAX_REDIRECTS = 5
@@ -26,19 +26,6 @@ _REDIRECT_CODES = {301, 302, 303, 307, 308}
 
 class FetchFailed(Exception):
     """A fetch or search that failed for a reason worth one sentence to the agent."""
-
-
-@dataclass
-class Page:
-    url: str
-    """The final URL (after redirects), with its host name, not the address used."""
-    status: int
-    content_type: str
-    body: bytes
-    cut: bool
-    """The body was longer than the size cap and was cut there."""
-    declared_length: int | None
-    redirected_from: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -6,12 +6,23 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from tools.html_text import html_to_text
 
-if TYPE_CHECKING:
-    from tools.research.fetch import Page
+
+@dataclass
+class Page:
+    url: str
+    """The final URL (after redirects), with its host name, not the address used."""
+    status: int
+    content_type: str
+    body: bytes
+    cut: bool
+    """The body was longer than the size cap and was cut there."""
+    declared_length: int | None
+    redirected_from: list[str] = field(default_factory=list)
+
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _TEXT_TYPES = {
