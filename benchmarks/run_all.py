@@ -28,6 +28,7 @@ BENCHMARKS = [
     "parallel",
     "langgraph_compare",
     "tokens",
+    "compiled",
     "cancel_latency",
     "estimate_accuracy",
 ]
@@ -123,6 +124,31 @@ def headline() -> list[list[str]]:
                         "–",
                     ]
                 )
+        for size in ("small", "large"):
+            comp, bat = by.get((size, "Shunter compiled")), by.get((size, "ReAct batched"))
+            if comp and bat:
+                ratio = comp["input_tokens"] / bat["input_tokens"]
+                wall = comp["wall_s"] / bat["wall_s"]
+                rows.append(
+                    [
+                        f"Compiled plan, review scenario ({size} files) vs the batched ReAct agent",
+                        f"requests {comp['requests']} vs {bat['requests']}; input {comp['input_tokens']:,} vs "
+                        f"{bat['input_tokens']:,} (x{ratio:.2f}); wall x{wall:.2f}",
+                        "requests <= 3, input <= 0.5 x, wall <= 1 x",
+                        _ok(comp["requests"] <= bat["requests"] and ratio <= 0.5 and wall <= 1.0),
+                    ]
+                )
+    if d := _load("compiled"):
+        for r in d["rows"]:
+            rows.append(
+                [
+                    f"Compiled wide plan (16 read calls + a joining write), {r['latency_s'] * 1000:.0f} ms/call",
+                    f"{r['compiled_over_ideal']:.2f} x (planner + one tool round); {r['compiled_requests']} request "
+                    f"vs {r['agent_only_requests']}, x{r['compiled_over_agent_only']:.2f} the agent-only makespan",
+                    "<= 1.10 x",
+                    _ok(r["compiled_over_ideal"] <= 1.10),
+                ]
+            )
     if d := _load("cancel_latency"):
         s = d["summary"]
         rows.append(

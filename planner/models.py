@@ -74,8 +74,9 @@ def _call_schemas(tools: list[Tool], defs: dict[str, Any]) -> list[dict[str, Any
 
     out = []
     for t in tools:
-        params = strict_schema(t.args_model)
-        own = params.pop("$defs", {})
+        schema = strict_schema(t.args_model)  # shared: read, never changed
+        own = schema.get("$defs", {})
+        params = {k: v for k, v in schema.items() if k != "$defs"}
         if any(k in defs and defs[k] != v for k, v in own.items()):
             continue  # a clashing nested type: left to the JSON-in-text check, which validates it too
         defs.update(own)

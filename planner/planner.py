@@ -62,13 +62,12 @@ def describe_tools(agents: AgentRegistry, ctx: RunContext) -> str:
     """One line per callable tool: signature (from its derived schema), effect, who has it,
     and which parameters may hold references."""
     lines = []
+    has = {a.name: {t.name for t in resolve_tools(a, ctx.settings, ctx.tools)} for a in agents}
     for t in callable_tools(agents, ctx):
         props = strict_schema(t.args_model)["properties"]
         fields = t.args_model.model_fields
         sig = ", ".join(_param(n, props[n], fields[n]) for n in props)
-        owners = ", ".join(
-            a.name for a in agents if t.name in {o.name for o in resolve_tools(a, ctx.settings, ctx.tools)}
-        )
+        owners = ", ".join(name for name, names in has.items() if t.name in names)
         effect = "read-only" if t.read_only else "changes things"
         if t.read_only_mode:
             effect = "read-only subtasks may run only what the policy proves read-only"

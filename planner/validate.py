@@ -12,6 +12,7 @@ from planner.models import Plan, Subtask
 from runtime.config import Settings
 
 if TYPE_CHECKING:
+    from tools.base import Tool
     from tools.registry import ToolRegistry
 
 
@@ -42,6 +43,7 @@ def validate_plan(
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         errors.append(f"Subtask id {dup!r} is used more than once; ids must be unique.")
     known = set(ids)
+    offered_cache: dict[tuple[str, bool], tuple[dict[str, Tool], dict[str, Tool]]] = {}
     for s in plan.subtasks:
         if not s.id.strip():
             errors.append("A subtask has an empty id.")
@@ -67,7 +69,7 @@ def validate_plan(
             elif dep not in known:
                 errors.append(f"Subtask {s.id!r} depends on {dep!r}, which does not exist.")
         if agent is not None and s.call is not None:
-            errors += _call_problems(s, plan, agents, settings, tools)
+            errors += _call_problems(s, plan, agents, settings, tools, offered_cache)
     if plan.answer is not None and plan.answer not in known:
         errors.append(
             f"The plan's answer names {plan.answer!r}, which is not a subtask; name the subtask whose result "
@@ -86,16 +88,22 @@ def validate_plan(
 
 
 def _call_problems(
-    s: Subtask, plan: Plan, agents: AgentRegistry, settings: Settings, tools: ToolRegistry | None
+    s: Subtask,
+    plan: Plan,
+    agents: AgentRegistry,
+    settings: Settings,
+    tools: ToolRegistry | None,
+    cache: dict[tuple[str, bool], tuple[dict[str, Tool], dict[str, Tool]]],
 ) -> list[str]:
-    agent = agents.get(s.agent)
-    assert agent is not None
-    every = {t.name: t for t in resolve_tools(agent, settings, tools)}
-    # The same least privilege the router applies: what the subtask will really be given.
-    offered = {
-        t.name: t
-        for t in resolve_tools(least_privilege(agent, s.read_only, settings, tools), settings, tools)
-    }
+    key = (s.agent, s.read_only)
+    if key not in cache:
+        agent = agents.get(s.agent)
+        assert agent is not None
+        every = {t.name: t for t in resolve_tools(agent, settings, tools)}
+        # The same least privilege the router applies: what the subtask will really be given.
+        reduced = least_privilege(agent, s.read_only, settings, tools)
+        cache[key] = ({t.name: t for t in resolve_tools(reduced, settings, tools)}, every)
+    offered, every = cache[key]
     return call_errors(s, plan, offered, every)
 
 

@@ -7,7 +7,6 @@ read-only and what effect it has are declared once, in the decorator.
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import inspect
 import re
@@ -177,8 +176,8 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAI strict mode: every property required, no extra properties; optional ones nullable.
-    A fresh copy each call (callers may change it); the work is done once per model."""
-    return copy.deepcopy(_strict_schema(model))
+    Derived once per model and shared: treat it as read-only (copy.deepcopy it to change it)."""
+    return _strict_schema(model)
 
 
 @functools.cache
