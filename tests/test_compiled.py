@@ -27,7 +27,7 @@ from runtime.testing import FunctionModel, text
 from runtime.testserver import Reply, Text
 from shunter import api
 from shunter.render import plan_mermaid, plan_tree
-from tests.test_resume import cli, cli_args, cli_env, files_workspace, invoke_json, wait_until
+from tests.test_resume import cli, files_workspace, invoke_json, start_run, wait_until
 from tools.base import tool
 from tools.registry import ToolRegistry, builtin_tools, default_registry
 
@@ -263,13 +263,7 @@ def test_sigkill_during_a_compiled_plan_then_resume_reruns_nothing_that_finished
     }
     test_server.handler = Planner(plan)
     errors = tmp_path / "stderr.txt"
-    with errors.open("w") as err:
-        proc = subprocess.Popen(
-            cli_args("run", "--yes", "--json", "copy and wait", ws=ws),
-            env=cli_env(test_server),
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+    proc = start_run(test_server, ws, errors, "copy and wait")
 
     def mid_run(states: dict[str, str]) -> bool:
         return states.get("t2") == "succeeded" and states.get("t3") == "running"

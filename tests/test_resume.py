@@ -198,6 +198,17 @@ def _states(db: Path) -> tuple[str | None, dict[str, str]]:
     return (run[0] if run else None), dict(rows)
 
 
+def start_run(server, ws: Path, errors: Path, request: str) -> subprocess.Popen:
+    """`shunter run --yes --json REQUEST` in a process of its own, its stderr kept in `errors`."""
+    with errors.open("w") as err:
+        return subprocess.Popen(
+            cli_args("run", "--yes", "--json", request, ws=ws),
+            env=cli_env(server),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
 def wait_until(proc: subprocess.Popen, db: Path, ready, errors: Path) -> tuple[str, dict[str, str]]:
     # The run is another process: poll the store it writes (a short sleep between looks).
     deadline = time.monotonic() + 30
@@ -220,13 +231,7 @@ def test_sigkill_mid_run_then_resume_finishes_without_repeating_finished_work(
     brain.slow = {"t3"}  # t3 is still in flight when the process is killed
     test_server.handler = brain
     errors = tmp_path / "run-stderr.txt"
-    with errors.open("w") as err:
-        proc = subprocess.Popen(
-            cli_args("run", "--yes", "--json", "read, write and combine", ws=ws),
-            env=cli_env(test_server),
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+    proc = start_run(test_server, ws, errors, "read, write and combine")
 
     def mid_run(states: dict[str, str]) -> bool:
         return all(states.get(t) == "succeeded" for t in ("t1", "t2", "t4")) and states.get("t3") == "running"
