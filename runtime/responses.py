@@ -78,7 +78,11 @@ def to_text_format(response_format: dict[str, Any]) -> dict[str, Any]:
     if response_format.get("type") != "json_schema":
         return {"format": {"type": response_format.get("type", "text")}}
     spec = response_format.get("json_schema", {})
-    fmt: dict[str, Any] = {"type": "json_schema", "name": spec.get("name", "answer"), "schema": spec["schema"]}
+    fmt: dict[str, Any] = {
+        "type": "json_schema",
+        "name": spec.get("name", "answer"),
+        "schema": spec["schema"],
+    }
     if "strict" in spec:
         fmt["strict"] = spec["strict"]
     return {"format": fmt}
@@ -149,7 +153,9 @@ def _parse(response: Any, name: str, request: ModelRequest) -> ModelResponse:
         if item.get("type") == "message":
             text += [p.get("text", "") for p in item.get("content", []) if p.get("type") == "output_text"]
         elif item.get("type") == "function_call":
-            calls.append(ToolCall(item.get("call_id") or item.get("id", ""), item["name"], item.get("arguments", "")))
+            calls.append(
+                ToolCall(item.get("call_id") or item.get("id", ""), item["name"], item.get("arguments", ""))
+            )
     resp = ModelResponse(
         text="".join(text),
         tool_calls=calls,

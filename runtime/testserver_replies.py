@@ -266,7 +266,12 @@ def response_items(answer: Answer, response_id: str) -> list[dict[str, Any]]:
     usage = answer.usage or {}
     if (usage.get("completion_tokens_details") or {}).get("reasoning_tokens"):
         items.append(
-            {"type": "reasoning", "id": f"rs_{response_id}", "summary": [], "encrypted_content": f"enc:{response_id}"}
+            {
+                "type": "reasoning",
+                "id": f"rs_{response_id}",
+                "summary": [],
+                "encrypted_content": f"enc:{response_id}",
+            }
         )
     if answer.content:
         items.append(
@@ -280,7 +285,14 @@ def response_items(answer: Answer, response_id: str) -> list[dict[str, Any]]:
         )
     for cid, name, args in answer.calls:
         items.append(
-            {"type": "function_call", "id": f"fc_{cid}", "call_id": cid, "name": name, "arguments": args, "status": "completed"}
+            {
+                "type": "function_call",
+                "id": f"fc_{cid}",
+                "call_id": cid,
+                "name": name,
+                "arguments": args,
+                "status": "completed",
+            }
         )
     return items
 
@@ -316,16 +328,32 @@ def response_events(answer: Answer, model: str, response_id: str, piece_chars: i
         events.append({"type": "response.output_item.added", "output_index": index, "item": opened})
         if item["type"] == "message":
             events += [
-                {"type": "response.output_text.delta", "item_id": item["id"], "output_index": index,
-                 "content_index": 0, "delta": p, "logprobs": []}
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "content_index": 0,
+                    "delta": p,
+                    "logprobs": [],
+                }
                 for p in _pieces(answer.content or "", piece_chars)
             ]
         if item["type"] == "function_call":
             events += [
-                {"type": "response.function_call_arguments.delta", "item_id": item["id"], "output_index": index, "delta": p}
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "delta": p,
+                }
                 for p in _pieces(item["arguments"], piece_chars)
             ]
         events.append({"type": "response.output_item.done", "output_index": index, "item": item})
     final = response_object(answer, model, response_id)
-    events.append({"type": "response.incomplete" if final["status"] == "incomplete" else "response.completed", "response": final})
+    events.append(
+        {
+            "type": "response.incomplete" if final["status"] == "incomplete" else "response.completed",
+            "response": final,
+        }
+    )
     return [{**e, "sequence_number": i} for i, e in enumerate(events)]
