@@ -38,6 +38,10 @@ async def _call(
 ) -> ModelResponse:
     if output_cap is not None and output_cap != request.max_output_tokens:
         request = dataclasses.replace(request, max_output_tokens=output_cap)
+    override = ctx.settings.agents.get(ctx.agent or "")
+    if request.api is None and override is not None and override.api:
+        # [agents.NAME] api: the provider is keyed by model name only, so the agent's choice rides on the request.
+        request = dataclasses.replace(request, api=override.api)
     if ctx.rate_limiter is not None and ctx.rate_limiter.limits(model.name):
         waited = await ctx.cancel.guard(ctx.rate_limiter.acquire(model.name, input_tokens))
         if waited:

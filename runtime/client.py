@@ -1,4 +1,5 @@
-"""The model client over the official openai SDK (Chat Completions), streaming or not."""
+"""The model client over the official openai SDK, streaming or not: Chat Completions here,
+the Responses API in runtime/responses.py; errors are mapped here for both."""
 
 from __future__ import annotations
 
@@ -13,10 +14,22 @@ import openai
 from runtime.config import OPENAI_DEFAULT_BASE_URL, ModelSettings
 from runtime.errors import ConfigError, ModelError, TransientModelError
 from runtime.events import Redactor
-from runtime.model import ModelRequest, ModelResponse, ToolCall
+from runtime.model import ModelRequest, ModelResponse, ToolCall, public_message
 from runtime.tokens import count_messages, count_text
 
 _TRANSIENT_STATUS = {408, 409, 429}
+APIS = ("chat", "responses")
+
+
+def resolve_api(api: str, base_url: str | None) -> str:
+    """'auto' is Responses on OpenAI's own endpoint, Chat Completions elsewhere: most local
+    servers speak only Chat Completions."""
+    if api == "auto":
+        own = base_url is None or base_url.rstrip("/") == OPENAI_DEFAULT_BASE_URL
+        return "responses" if own else "chat"
+    if api not in APIS:
+        raise ConfigError(f"Unknown model API {api!r}; use 'chat', 'responses' or 'auto'.")
+    return api
 
 
 class OpenAIModel:
@@ -24,9 +37,17 @@ class OpenAIModel:
     layer is runtime.calls, which sees every attempt."""
 
     def __init__(
-        self, name: str, *, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 120.0
+        self,
+        name: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        api: str = "chat",
     ):
         self.name = name
+        self.api = resolve_api(api, base_url)
+        """The API a request speaks unless it names one (ModelRequest.api)."""
         self.base_url = base_url or OPENAI_DEFAULT_BASE_URL
         self.shown_url = re.sub(r"//[^/@]*@", "//", self.base_url)  # never show a user:password@ part
         if not api_key:
@@ -45,25 +66,24 @@ class OpenAIModel:
     def from_settings(cls, settings: ModelSettings, name: str | None = None) -> OpenAIModel:
         key = settings.api_key.get_secret_value() if settings.api_key else None
         return cls(
-            name or settings.name, base_url=settings.base_url, api_key=key, timeout_s=settings.timeout_s
+            name or settings.name,
+            base_url=settings.base_url,
+            api_key=key,
+            timeout_s=settings.timeout_s,
+            api=settings.api,
         )
 
     async def close(self) -> None:
         await self._client.close()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        kwargs: dict[str, Any] = {"model": self.name, "messages": request.messages}
-        if request.tools:
-            kwargs["tools"] = request.tools
-            kwargs["parallel_tool_calls"] = request.parallel_tool_calls
-        if request.response_format:
-            kwargs["response_format"] = request.response_format
-        if request.max_output_tokens:
-            kwargs["max_completion_tokens"] = request.max_output_tokens
+        api = resolve_api(request.api, self.base_url) if request.api else self.api
         try:
-            if request.stream:
-                return await self._stream(request, kwargs)
-            return self._parse(await self._client.chat.completions.create(**kwargs), request)
+            if api == "responses":
+                from runtime import responses  # the second API, kept in its own module
+
+                return await responses.complete(self._client, self.name, request)
+            return await self._chat(request)
         except openai.APITimeoutError as e:
             raise TransientModelError(f"The model request to {self.shown_url} timed out.") from e
         except openai.APIConnectionError as e:
@@ -72,6 +92,21 @@ class OpenAIModel:
             ) from e
         except openai.APIStatusError as e:
             raise self._status_error(e) from e
+
+    async def _chat(self, request: ModelRequest) -> ModelResponse:
+        # Private keys (a Responses answer's items, say) are ours, not the server's.
+        messages = [public_message(m) for m in request.messages]
+        kwargs: dict[str, Any] = {"model": self.name, "messages": messages}
+        if request.tools:
+            kwargs["tools"] = request.tools
+            kwargs["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.response_format:
+            kwargs["response_format"] = request.response_format
+        if request.max_output_tokens:
+            kwargs["max_completion_tokens"] = request.max_output_tokens
+        if request.stream:
+            return await self._stream(request, kwargs)
+        return self._parse(await self._client.chat.completions.create(**kwargs), request)
 
     def _status_error(self, e: openai.APIStatusError) -> ModelError:
         status = e.status_code
@@ -187,6 +222,15 @@ def _complete_json(text: str) -> bool:
     return True
 
 
+def count_usage(resp: ModelResponse, request: ModelRequest) -> None:
+    """The server sent no usage: count what we sent and what came back."""
+    resp.usage_counted = True
+    resp.input_tokens = count_messages(request.messages, request.tools, resp.model or "gpt-4.1")
+    resp.output_tokens = count_text(resp.text) + sum(
+        count_text(c.name + c.arguments) + 3 for c in resp.tool_calls
+    )
+
+
 def _apply_usage(resp: ModelResponse, usage: Any, request: ModelRequest) -> None:
     if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
         resp.input_tokens = usage.prompt_tokens or 0
@@ -196,12 +240,7 @@ def _apply_usage(resp: ModelResponse, usage: Any, request: ModelRequest) -> None
         out_details = getattr(usage, "completion_tokens_details", None)
         resp.reasoning_tokens = (getattr(out_details, "reasoning_tokens", 0) or 0) if out_details else 0
         return
-    # The server sent no usage: count what we sent and what came back.
-    resp.usage_counted = True
-    resp.input_tokens = count_messages(request.messages, request.tools, resp.model or "gpt-4.1")
-    resp.output_tokens = count_text(resp.text) + sum(
-        count_text(c.name + c.arguments) + 3 for c in resp.tool_calls
-    )
+    count_usage(resp, request)
 
 
 def _error_message(e: openai.APIStatusError) -> str:

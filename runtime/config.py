@@ -44,6 +44,9 @@ class ModelSettings(_Section):
     """Per-call timeout in seconds."""
     stream: bool = True
     """Stream responses (live text, prompt cancellation)."""
+    api: Literal["chat", "responses", "auto"] = "auto"
+    """Chat Completions or the Responses API (env SHUNTER_API); 'auto' is Responses on
+    OpenAI's own endpoint and Chat Completions elsewhere (most local servers speak only that)."""
 
 
 class RetrySettings(_Section):
@@ -121,6 +124,8 @@ class ToolSettings(_Section):
 
 class AgentOverride(_Section):
     model: str | None = None
+    api: Literal["chat", "responses", "auto"] | None = None
+    """This agent's API, over [model] api."""
     extra_tools: list[str] = Field(default_factory=list)
     max_iterations: int | None = None
 
@@ -237,6 +242,7 @@ def _env_layer(env: dict[str, str]) -> dict[str, Any]:
         ("SHUNTER_MODEL", "name"),
         ("OPENAI_BASE_URL", "base_url"),
         ("OPENAI_API_KEY", "api_key"),
+        ("SHUNTER_API", "api"),
     ):
         if env.get(var):
             model[key] = env[var]

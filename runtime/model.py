@@ -7,6 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
+RESPONSES_ITEMS_KEY = "_responses_items"
+"""The assistant message key that carries a Responses API answer's output items (reasoning
+with its encrypted content among them) to the next turn. Chat Completions drops it; the
+conversation stays plain JSON, so persistence and resume carry it too."""
+
+
+def public_message(message: dict[str, Any]) -> dict[str, Any]:
+    """The message without private ('_'-prefixed) keys, as a server may see it."""
+    if not any(k.startswith("_") for k in message):
+        return message
+    return {k: v for k, v in message.items() if not k.startswith("_")}
+
 
 @dataclass(frozen=True)
 class ToolCall:
@@ -34,6 +46,8 @@ class ModelRequest:
     """Receives text deltas as they stream."""
     max_output_tokens: int | None = None
     parallel_tool_calls: bool = True
+    api: str | None = None
+    """"chat" or "responses" for a model that speaks both; None is the model's own choice."""
 
 
 class TokenCounts(TypedDict):
@@ -57,6 +71,8 @@ class ModelResponse:
     finish_reason: str | None = None
     usage_counted: bool = False
     """True when the server sent no usage and the tokens were counted locally."""
+    output_items: list[dict[str, Any]] | None = None
+    """The Responses API's output items, to send back next turn; None for Chat Completions."""
 
     def token_counts(self) -> TokenCounts:
         return {
@@ -71,6 +87,8 @@ class ModelResponse:
         msg: dict[str, Any] = {"role": "assistant", "content": self.text or None}
         if self.tool_calls:
             msg["tool_calls"] = [c.to_message() for c in self.tool_calls]
+        if self.output_items:
+            msg[RESPONSES_ITEMS_KEY] = self.output_items
         return msg
 
     def json(self) -> Any:

@@ -41,6 +41,8 @@ from runtime.testserver_replies import (
     completion,
     error_body,
     fault_headers,
+    response_events,
+    response_object,
     stream_chunks,
     usage_dict,
 )
@@ -105,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         owner = self.server.owner
         owner._record(self, body)
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/responses"):
             self.send_json(404, error_body(404, f"No route for POST {self.path}."))
         elif not isinstance(body, dict):
             self.send_json(400, error_body(400, "The request body is not a JSON object."))
@@ -129,9 +131,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
-    def send_event(self, data: str, last: bool = False) -> None:
+    def send_event(self, data: str, last: bool = False, name: str | None = None) -> None:
         # wfile is unbuffered, so each event reaches the client as soon as it is written.
-        event = f"data: {data}\n\n".encode()
+        # The Responses API names each event (event: response.output_text.delta) as well.
+        event = (f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode()
         # The last event and the end of the chunked body share one write, as OpenAI's do: a
         # client that stops reading at [DONE] has then seen the whole body and can reuse the connection.
         end = b"0\r\n\r\n" if last else b""
@@ -272,8 +275,8 @@ class TestServer:
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
-        """Only the POST /v1/chat/completions requests."""
-        return [r for r in self.requests if r.path.rstrip("/").endswith("/chat/completions")]
+        """Only the model requests: POST /v1/chat/completions and /v1/responses."""
+        return [r for r in self.requests if r.path.rstrip("/").endswith(("/chat/completions", "/responses"))]
 
     # -- used by the handler threads
 
@@ -330,6 +333,7 @@ class TestServer:
             handler.send_json(500, error_body(500, f"The test server failed: {exc!r}"))
 
     def _deliver(self, handler: _Handler, body: dict[str, Any], reply: Reply) -> None:
+        responses = handler.path.rstrip("/").endswith("/responses")
         delay, with_usage = self.latency_s, True
         while isinstance(reply, Slow | NoUsage):
             if isinstance(reply, Slow):
@@ -347,6 +351,9 @@ class TestServer:
         elif isinstance(reply, Text | ToolCalls | MalformedToolCall):
             answer = self._resolve(reply, body, with_usage)
             model = str(body.get("model") or "scripted")
+            if responses:
+                self._respond(handler, body, answer, model)
+                return
             completion_id = f"chatcmpl-scripted-{self._next_id()}"
             if body.get("stream"):
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -376,6 +383,20 @@ class TestServer:
             finish = "tool_calls"
         usage = usage_dict(reply, body, calls) if with_usage else None
         return Answer(reply.content, calls, finish, usage)
+
+    def _respond(self, handler: _Handler, body: dict[str, Any], answer: Answer, model: str) -> None:
+        response_id = f"resp_scripted_{self._next_id()}"
+        if not body.get("stream"):
+            handler.send_json(200, response_object(answer, model, response_id))
+            return
+        events = response_events(answer, model, response_id, self.stream_piece_chars)
+        handler.start_stream()
+        for i, event in enumerate(events):
+            if i and not self._wait(self.stream_chunk_delay_s):
+                handler.drop()
+                return
+            # No [DONE]: a Responses stream ends with its completed event.
+            handler.send_event(json.dumps(event), last=i == len(events) - 1, name=event["type"])
 
     def _stream(self, handler: _Handler, chunks: list[dict[str, Any]]) -> None:
         handler.start_stream()

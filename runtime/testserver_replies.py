@@ -121,7 +121,7 @@ class Answer:
 
 def cap_output(reply: Text | ToolCalls, body: dict[str, Any]) -> Text | ToolCalls:
     """Honour max_completion_tokens (or max_tokens) like a real server: cut the output, finish "length"."""
-    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    cap = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
     if not isinstance(cap, int) or reply.usage is not None:
         return reply
     model = str(body.get("model") or "gpt-4.1")
@@ -144,7 +144,7 @@ def usage_dict(
         prompt, completion, cached, reasoning = (*reply.usage, 0, 0)[:4]
     else:
         model = str(body.get("model") or "gpt-4.1")
-        raw = body.get("messages")
+        raw = body.get("messages") if "input" not in body else _input_as_messages(body["input"])
         messages: list[dict[str, Any]] = raw if isinstance(raw, list) else []
         prompt = count_messages(messages, body.get("tools") or None, model)
         completion = count_text(reply.content or "", model) + sum(
@@ -158,6 +158,19 @@ def usage_dict(
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
     }
+
+
+def _input_as_messages(items: Any) -> list[dict[str, Any]]:
+    """Responses input, counted as the chat messages it stands for."""
+    if isinstance(items, str):
+        return [{"role": "user", "content": items}]
+    out = []
+    for item in items if isinstance(items, list) else []:
+        text = item.get("content") or item.get("output") or item.get("arguments") or ""
+        if isinstance(text, list):
+            text = " ".join(p.get("text", "") for p in text if isinstance(p, dict))
+        out.append({"role": item.get("role", "assistant"), "content": str(text)})
+    return out
 
 
 def completion(answer: Answer, model: str, completion_id: str) -> dict[str, Any]:
@@ -228,3 +241,119 @@ def stream_chunks(
         last["usage"] = answer.usage
         chunks.append(last)
     return chunks
+
+
+# --- the Responses API (/v1/responses) --------------------------------------------------------
+
+
+def responses_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Chat usage as the Responses API names it."""
+    if usage is None:
+        return None
+    return {
+        "input_tokens": usage["prompt_tokens"],
+        "input_tokens_details": {"cached_tokens": usage["prompt_tokens_details"]["cached_tokens"]},
+        "output_tokens": usage["completion_tokens"],
+        "output_tokens_details": {"reasoning_tokens": usage["completion_tokens_details"]["reasoning_tokens"]},
+        "total_tokens": usage["total_tokens"],
+    }
+
+
+def response_items(answer: Answer, response_id: str) -> list[dict[str, Any]]:
+    """The output items: an encrypted reasoning item when reasoning tokens were scripted, then
+    the message, then one function_call per call."""
+    items: list[dict[str, Any]] = []
+    usage = answer.usage or {}
+    if (usage.get("completion_tokens_details") or {}).get("reasoning_tokens"):
+        items.append(
+            {
+                "type": "reasoning",
+                "id": f"rs_{response_id}",
+                "summary": [],
+                "encrypted_content": f"enc:{response_id}",
+            }
+        )
+    if answer.content:
+        items.append(
+            {
+                "type": "message",
+                "id": f"msg_{response_id}",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": answer.content, "annotations": []}],
+            }
+        )
+    for cid, name, args in answer.calls:
+        items.append(
+            {
+                "type": "function_call",
+                "id": f"fc_{cid}",
+                "call_id": cid,
+                "name": name,
+                "arguments": args,
+                "status": "completed",
+            }
+        )
+    return items
+
+
+def response_object(answer: Answer, model: str, response_id: str, done: bool = True) -> dict[str, Any]:
+    length = answer.finish_reason == "length"
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": int(time.time()),
+        "model": model,
+        "status": ("incomplete" if length else "completed") if done else "in_progress",
+        "incomplete_details": {"reason": "max_output_tokens"} if length and done else None,
+        "output": response_items(answer, response_id) if done else [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": responses_usage(answer.usage) if done else None,
+    }
+
+
+def response_events(answer: Answer, model: str, response_id: str, piece_chars: int) -> list[dict[str, Any]]:
+    """The typed events OpenAI streams for one response, in order."""
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": response_object(answer, model, response_id, done=False)}
+    ]
+    for index, item in enumerate(response_items(answer, response_id)):
+        opened = {**item, "status": "in_progress"}
+        if item["type"] == "message":
+            opened["content"] = []
+        if item["type"] == "function_call":
+            opened["arguments"] = ""
+        events.append({"type": "response.output_item.added", "output_index": index, "item": opened})
+        if item["type"] == "message":
+            events += [
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "content_index": 0,
+                    "delta": p,
+                    "logprobs": [],
+                }
+                for p in _pieces(answer.content or "", piece_chars)
+            ]
+        if item["type"] == "function_call":
+            events += [
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "delta": p,
+                }
+                for p in _pieces(item["arguments"], piece_chars)
+            ]
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+    final = response_object(answer, model, response_id)
+    events.append(
+        {
+            "type": "response.incomplete" if final["status"] == "incomplete" else "response.completed",
+            "response": final,
+        }
+    )
+    return [{**e, "sequence_number": i} for i, e in enumerate(events)]
