@@ -12,10 +12,10 @@ from typing import Any
 import openai
 
 from runtime.config import OPENAI_DEFAULT_BASE_URL, ModelSettings
+from runtime.counted_usage import count_usage
 from runtime.errors import ConfigError, ModelError, TransientModelError
 from runtime.events import Redactor
 from runtime.model import ModelRequest, ModelResponse, ToolCall, public_message
-from runtime.tokens import count_messages, count_text
 
 _TRANSIENT_STATUS = {408, 409, 429}
 APIS = ("chat", "responses")
@@ -220,15 +220,6 @@ def _complete_json(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def count_usage(resp: ModelResponse, request: ModelRequest) -> None:
-    """The server sent no usage: count what we sent and what came back."""
-    resp.usage_counted = True
-    resp.input_tokens = count_messages(request.messages, request.tools, resp.model or "gpt-4.1")
-    resp.output_tokens = count_text(resp.text) + sum(
-        count_text(c.name + c.arguments) + 3 for c in resp.tool_calls
-    )
 
 
 def _apply_usage(resp: ModelResponse, usage: Any, request: ModelRequest) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 import openai
 
-from runtime.client import count_usage
+from runtime.counted_usage import count_usage
 from runtime.model import RESPONSES_ITEMS_KEY, ModelRequest, ModelResponse, ToolCall
 
 

@@ -257,7 +257,7 @@ def test_sigkill_during_a_compiled_plan_then_resume_reruns_nothing_that_finished
             call("t1", "read_file", path="notes/a.txt"),
             call("t2", "write_file", ["t1"], False, path="copy.txt", content="{{t1}}"),
             # Still running when the process is killed: a sleep, then a record that it ran.
-            call("t3", "run_command", ["t2"], False, agent="shell", command="sleep 2 && echo ran >> ran.txt"),
+            call("t3", "run_command", ["t2"], False, agent="shell", command="sleep 4 && echo ran >> ran.txt"),
         ],
         "answer": "t3",
     }
