@@ -6,6 +6,7 @@ model calls of the most recent subtasks that ran to an end.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from planner.estimate import TOOL_RESULT_TOKENS, AgentStats
@@ -24,9 +25,12 @@ class _Observation:
     result: str
 
 
-def history_stats(store: Store, min_observations: int = MIN_OBSERVATIONS) -> dict[str, AgentStats]:
+def history_stats(
+    store: Store, min_observations: int = MIN_OBSERVATIONS, comparable: Iterable[str] = ()
+) -> dict[str, AgentStats]:
     """Observed behaviour per agent and per "agent:model", from the most recent subtasks that ran
-    to an end; a key appears only once it has `min_observations` of them."""
+    to an end; a key appears only once it has `min_observations` of them. Subtasks of the
+    `comparable` runs (router.memory.comparable_runs: requests like this one) are taken first."""
     observed: dict[tuple[str, str], _Observation] = {}
     order: list[tuple[str, str, str]] = []
     for row in store.calibration_rows():
@@ -36,6 +40,8 @@ def history_stats(store: Store, min_observations: int = MIN_OBSERVATIONS) -> dic
             order.append((*key, row["agent"]))
         observed[key].inputs.append(row["input_tokens"] or 0)
         observed[key].outputs.append(row["output_tokens"] or 0)
+    like = set(comparable)
+    order.sort(key=lambda o: o[0] not in like)  # stable: recency within each group
     buckets: dict[str, list[_Observation]] = {}
     plans: dict[str, dict[str, bool]] = {}
     for run_id, sid, agent in order:

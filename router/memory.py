@@ -2,9 +2,9 @@
 similar past requests with the plans that ran for them, quoted as one untrusted data block.
 
 `planner_memory` is the one entry point (a new run, a dry run and a resumed run that plans
-again all call it). How past runs are recalled is `similar_requests`, today the store's full-text
-search (FTS5 bm25, else word overlap); a different search strategy (semantic recall, say) goes
-in there, or beside it inside `planner_memory`, without any caller changing.
+again all call it). How past runs are recalled is `similar_requests`: the store's full-text
+search (FTS5 bm25, else word overlap), fused with nearest embeddings when an embedder is
+given (router/recall.py).
 """
 
 from __future__ import annotations
@@ -13,11 +13,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from router.recall import recall
+from runtime.embeddings import Embedder
 from runtime.store import Store
 
 CONVERSATION_TURNS = 5
 """Earlier requests and answers of the conversation line shown to the planner."""
 SIMILAR_REQUESTS = 3
+COMPARABLE_RUNS = 10
+"""Past runs most like the request whose subtasks the estimate learns from first."""
 
 
 def _clip(text: str | None, limit: int) -> str:
@@ -58,10 +62,22 @@ def conversation_memory(store: Store, parent_run_id: str | None, turns: int = CO
 
 
 def similar_requests(
-    store: Store, request: str, limit: int = SIMILAR_REQUESTS, exclude: Iterable[str] = ()
+    store: Store,
+    request: str,
+    limit: int = SIMILAR_REQUESTS,
+    exclude: Iterable[str] = (),
+    embedder: Embedder | None = None,
 ) -> list[dict[str, Any]]:
-    """Finished past runs whose requests are most like `request` (FTS5 bm25, else word overlap)."""
-    return store.search_requests(request, limit, set(exclude))
+    """Finished past runs whose requests are most like `request` (FTS5 bm25, else word overlap;
+    with `embedder`, fused with the nearest in meaning)."""
+    return recall(store, request, limit, exclude, embedder)
+
+
+def comparable_runs(
+    store: Store, request: str, embedder: Embedder | None = None, exclude: Iterable[str] = ()
+) -> list[str]:
+    """Ids of the past runs most like `request`, for the estimate to learn from first."""
+    return [r["id"] for r in recall(store, request, COMPARABLE_RUNS, exclude, embedder)]
 
 
 INSTRUCTION_CHARS = 200
@@ -91,10 +107,23 @@ def _similar_body(similar: list[dict[str, Any]]) -> str:
     return "Similar past requests, with the plan that ran and how it went:\n" + "\n".join(rows)
 
 
-def planner_memory(store: Store, request: str, parent_run_id: str | None, exclude: Iterable[str] = ()) -> str:
+def similar_memory(similar: list[dict[str, Any]]) -> str:
+    """The similar-requests part of the planner's memory alone, quoted (`shunter memory search`)."""
+    return quote_memory(_similar_body(similar)) if similar else ""
+
+
+def planner_memory(
+    store: Store,
+    request: str,
+    parent_run_id: str | None,
+    exclude: Iterable[str] = (),
+    embedder: Embedder | None = None,
+) -> str:
     """What the planner is told about the past (the conversation line, then similar requests),
     as one quoted data block; "" when there is nothing."""
     line = store.line(parent_run_id, CONVERSATION_TURNS) if parent_run_id else []
-    similar = similar_requests(store, request, exclude={*exclude, *(r["id"] for r in line)})
+    similar = similar_requests(
+        store, request, exclude={*exclude, *(r["id"] for r in line)}, embedder=embedder
+    )
     parts = ([_conversation_body(line)] if line else []) + ([_similar_body(similar)] if similar else [])
     return quote_memory("\n\n".join(parts)) if parts else ""

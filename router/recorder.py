@@ -24,6 +24,7 @@ from router.overrides import run_overrides, without_secrets
 from router.records import RunResult, SubtaskRecord
 from router.scheduler import ModelProvider
 from runtime.context import FileChange, RunContext
+from runtime.embeddings import Embedder
 from runtime.errors import ConfigError, RunCancelled
 from runtime.model import Model, ModelRequest, ModelResponse
 from runtime.store import DuplicateRunError, Store, StoreError
@@ -100,8 +101,10 @@ class RunRecorder:
         recorder.parent_run_id = line.parent_run_id
         return recorder
 
-    def memory(self, request: str) -> str:
-        return planner_memory(self.store, request, self.parent_run_id, exclude=[self.run_id])
+    def memory(self, request: str, embedder: Embedder | None = None) -> str:
+        return planner_memory(
+            self.store, request, self.parent_run_id, exclude=[self.run_id], embedder=embedder
+        )
 
     # -- the hooks
 

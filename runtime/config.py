@@ -137,12 +137,29 @@ class PlannerSettings(_Section):
     model: str | None = None
 
 
+class MemorySettings(_Section):
+    """How the planner recalls similar past runs: full-text search, plus embeddings (issue 17)."""
+
+    embedder: Literal["server", "local", "off"] = "server"
+    """server: the model endpoint's /v1/embeddings; local: sentence-transformers on this machine
+    (the local-embed extra); off: full-text search only."""
+    embedding_model: str = "text-embedding-3-small"
+    """The server's embedding model (OpenAI's by default; name one your local server has)."""
+    local_model: str | None = None
+    """A sentence-transformers model folder for embedder = "local"; None is the bundled all-MiniLM-L6-v2."""
+    max_distance: float | None = Field(None, gt=0, le=2)
+    """Cosine distance beyond which a past request is not recalled by meaning; None is the
+    embedder's own default (0.75 for the server's, 0.6 for all-MiniLM-L6-v2, whose unrelated
+    sentences sit closer together)."""
+
+
 class Settings(_Section):
     model: ModelSettings = Field(default_factory=ModelSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     planner: PlannerSettings = Field(default_factory=PlannerSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     """Per model name ('*' for every model): requests and tokens per minute."""
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)

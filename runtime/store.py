@@ -287,7 +287,7 @@ class Store:
             return []
         skip = list(exclude) or [""]
         marks = ",".join("?" * len(skip))
-        finished = "r.status IN ('succeeded', 'failed', 'cancelled')"
+        finished = "r.status IN ('succeeded', 'failed', 'cancelled') AND r.forgotten_at IS NULL"
         with self._lock:
             if self.fts:
                 query = " OR ".join(f'"{w}"' for w in words)

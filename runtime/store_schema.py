@@ -96,5 +96,20 @@ def _v3(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE runs ADD COLUMN overrides TEXT")
 
 
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
+def _memory_vectors(c: sqlite3.Connection) -> None:
+    """Semantic memory: one embedding per run and embedding model (float32 blobs, the layout
+    sqlite-vec reads), and runs the user told memory to forget."""
+    c.execute("ALTER TABLE runs ADD COLUMN forgotten_at REAL")
+    c.execute(
+        "CREATE TABLE memory_vectors (run_id TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL,"
+        " embedding BLOB NOT NULL, PRIMARY KEY (run_id, model))"
+    )
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (1, _v1),
+    (2, _v2),
+    (3, _v3),
+    (4, _memory_vectors),
+]
 LATEST = MIGRATIONS[-1][0]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from runtime.testserver_embeddings import embeddings_reply
 from runtime.testserver_replies import (
     REPLY_TYPES,
     Answer,
@@ -107,7 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         owner = self.server.owner
         owner._record(self, body)
-        if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/responses"):
+        if self.path.rstrip("/") == "/v1/embeddings" and owner.embeddings and isinstance(body, dict):
+            self.send_json(*embeddings_reply(body))  # deterministic, never from the reply queue
+        elif self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/responses"):
             self.send_json(404, error_body(404, f"No route for POST {self.path}."))
         elif not isinstance(body, dict):
             self.send_json(400, error_body(400, "The request body is not a JSON object."))
@@ -188,6 +191,8 @@ class TestServer:
         """Pause between streamed chunks, so tests can cancel mid-stream."""
         self.stream_piece_chars = 4
         """Characters of content (or of tool arguments) per streamed chunk."""
+        self.embeddings = True
+        """Serve /v1/embeddings (hashed bag-of-words vectors); False answers it 404, like a server without one."""
         self.handler: Callable[[dict[str, Any]], Reply] | None = None
         """Chooses the reply from the request body when the queue is empty."""
         self.errors: list[BaseException] = []

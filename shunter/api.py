@@ -12,13 +12,14 @@ from agents.registry import AgentRegistry, default_agents
 from planner.estimate import AgentStats
 from router.calibration import history_stats
 from router.conversations import FollowUp
-from router.memory import planner_memory
+from router.memory import comparable_runs, planner_memory
 from router.recorder import RunRecorder
 from router.records import RunResult
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
 from runtime.config import Settings
 from runtime.context import Approver, RunContext, deny_all
+from runtime.embeddings import make_embedder
 from runtime.errors import ConfigError, RunCancelled
 from runtime.model import Model
 from runtime.store import Store
@@ -31,6 +32,11 @@ def _provider(model: Model | ModelProvider | None, settings: Settings) -> ModelP
     if callable(model) and not hasattr(model, "complete"):
         return model
     return SingleModel(model)  # type: ignore[arg-type]  # a Model: one for every agent
+
+
+def _on_endpoint(model: Model | ModelProvider | None) -> bool:
+    """Whether the run's models are the configured endpoint (not a scripted model in-process)."""
+    return model is None or isinstance(model, OpenAIProvider)
 
 
 def prepare(
@@ -80,9 +86,11 @@ async def _plan(
     agents: AgentRegistry | None,
     store: Store | None,
 ) -> Planned:
-    memory, history = (
-        ("", None) if store is None else (planner_memory(store, request, None), history_stats(store))
-    )
+    memory, history = "", None
+    if store is not None:
+        embedder = make_embedder(ctx.settings, ctx.usage, server=_on_endpoint(model))
+        memory = planner_memory(store, request, None, embedder=embedder)
+        history = history_stats(store, comparable=comparable_runs(store, request, embedder))
     models = _provider(model, ctx.settings)
     return await plan_request(
         request, ctx, agents or default_agents(), models, memory=memory, history=history
@@ -138,6 +146,8 @@ async def _run(
             )
         return await _plan_and_execute(request, ctx, agents, models, listeners or [], on_planned)
     recorder = RunRecorder.start(store, ctx, request, follow)
+    # Embeddings from the run's endpoint only when the run's models are on it (not a scripted model).
+    embedder = make_embedder(ctx.settings, ctx.usage, server=_on_endpoint(model))
     try:
         result = await _plan_and_execute(
             request,
@@ -146,8 +156,8 @@ async def _run(
             recorder.wrap(models),
             [recorder.on_subtask, *(listeners or [])],
             on_planned,
-            memory=recorder.memory(request),
-            history=history_stats(store),
+            memory=recorder.memory(request, embedder),
+            history=history_stats(store, comparable=comparable_runs(store, request, embedder, [ctx.run_id])),
             after_plan=recorder.planned,
         )
     except BaseException as e:

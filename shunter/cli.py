@@ -199,6 +199,15 @@ def _register_state_commands() -> None:
 _register_state_commands()
 
 
+def _register_memory_commands() -> None:
+    from shunter import memory_cli
+
+    memory_cli.register(app, _guard, _fail)
+
+
+_register_memory_commands()
+
+
 class _Recorder:
     """Passes writes through and remembers them, to see what a usage error printed."""
 

@@ -1,0 +1,133 @@
+"""Run embeddings in the store and nearest-neighbour search over them.
+
+Vectors are float32 blobs in `memory_vectors`, the layout sqlite-vec reads, one per run and
+embedding model. Ranking is `vec_distance_cosine` in SQL when sqlite-vec loads into this
+Python's sqlite3; some Python builds cannot load extensions at all, and then the same blobs
+are ranked in Python (after one notice), so semantic memory still works, only slower.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import struct
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+
+from runtime.notices import notice_once
+from runtime.store import Store
+
+FINISHED = "r.status IN ('succeeded', 'failed', 'cancelled')"
+PYTHON_SCAN_LIMIT = 5000
+"""Vectors ranked in Python without sqlite-vec: the most recent ones only."""
+
+_loaded: weakref.WeakKeyDictionary[Store, bool] = weakref.WeakKeyDictionary()
+
+
+def pack(vector: Sequence[float]) -> bytes:
+    return struct.pack(f"<{len(vector)}f", *vector)
+
+
+def unpack(blob: bytes) -> list[float]:
+    return list(struct.unpack(f"<{len(blob) // 4}f", blob))
+
+
+def sqlite_vec(store: Store) -> bool:
+    """Whether sqlite-vec is loaded into `store`'s connection (tried once per store)."""
+    if store in _loaded:
+        return _loaded[store]
+    reason = ""
+    try:
+        import sqlite_vec as vec
+
+        with store.snapshot() as c:
+            c.enable_load_extension(True)
+            try:
+                vec.load(c)
+            finally:
+                c.enable_load_extension(False)
+    except ImportError:
+        reason = "the sqlite-vec package is not installed"
+    except AttributeError:
+        reason = "this Python's sqlite3 was built without extension loading"
+    except sqlite3.Error as e:
+        reason = str(e)
+    _loaded[store] = not reason
+    if reason:
+        notice_once(
+            "sqlite-vec",
+            f"sqlite-vec could not be loaded ({reason}); semantic memory ranks its vectors in Python instead.",
+        )
+    return not reason
+
+
+def missing(store: Store, model: str, limit: int) -> list[tuple[str, str]]:
+    """(run_id, request) of the newest runs remembered without a vector from `model`."""
+    with store.snapshot() as c:
+        rows = c.execute(
+            """SELECT r.id, r.request FROM runs r WHERE r.forgotten_at IS NULL AND NOT EXISTS
+               (SELECT 1 FROM memory_vectors v WHERE v.run_id = r.id AND v.model = ?)
+               ORDER BY r.created_at DESC LIMIT ?""",
+            (model, limit),
+        ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def save(store: Store, model: str, vectors: Iterable[tuple[str, Sequence[float]]]) -> None:
+    rows = [(run_id, model, len(v), pack(v)) for run_id, v in vectors]
+    with store.tx() as c:
+        # A run forgotten meanwhile stays forgotten.
+        c.executemany(
+            """INSERT OR REPLACE INTO memory_vectors (run_id, model, dim, embedding)
+               SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND forgotten_at IS NULL)""",
+            rows,
+        )
+
+
+def nearest(
+    store: Store, model: str, vector: Sequence[float], limit: int, exclude: set[str]
+) -> list[tuple[str, float]]:
+    """(run_id, cosine distance) of the finished, remembered runs closest to `vector`."""
+    skip = list(exclude) or [""]
+    marks = ",".join("?" * len(skip))
+    where = f"v.model = ? AND v.dim = ? AND {FINISHED} AND r.forgotten_at IS NULL AND r.id NOT IN ({marks})"
+    args = [model, len(vector), *skip]
+    if sqlite_vec(store):
+        with store.snapshot() as c:
+            rows = c.execute(
+                f"""SELECT v.run_id, vec_distance_cosine(v.embedding, ?) AS d FROM memory_vectors v
+                    JOIN runs r ON r.id = v.run_id WHERE {where} ORDER BY d, r.created_at DESC LIMIT ?""",
+                [pack(vector), *args, limit],
+            ).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+    with store.snapshot() as c:
+        rows = c.execute(
+            f"""SELECT v.run_id, v.embedding FROM memory_vectors v JOIN runs r ON r.id = v.run_id
+                WHERE {where} ORDER BY r.created_at DESC LIMIT ?""",
+            [*args, PYTHON_SCAN_LIMIT],
+        ).fetchall()
+    scored = [(r[0], cosine_distance(vector, unpack(r[1]))) for r in rows]
+    scored.sort(key=lambda pair: pair[1])  # stable: ties keep the newest first
+    return scored[:limit]
+
+
+def cosine_distance(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return 1.0 - dot / norm if norm else 1.0
+
+
+def forget(store: Store, run_id: str) -> bool:
+    """Take a run out of memory (its vectors, its full-text entry); False when no such run.
+    The run itself stays, for status, undo and resume."""
+    with store.tx() as c:
+        if c.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            return False
+        c.execute(
+            "UPDATE runs SET forgotten_at = coalesce(forgotten_at, ?) WHERE id = ?", (time.time(), run_id)
+        )
+        c.execute("DELETE FROM memory_vectors WHERE run_id = ?", (run_id,))
+        if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs_fts'").fetchone():
+            c.execute("DELETE FROM runs_fts WHERE run_id = ?", (run_id,))
+    return True
