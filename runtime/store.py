@@ -348,7 +348,8 @@ class Store:
         (subtasks newest first, calls in order), from the session in which each subtask ended."""
         with self._lock:
             rows = self._c.execute(
-                """SELECT s.run_id, s.id AS subtask_id, s.agent, s.result, m.model, m.input_tokens, m.output_tokens
+                """SELECT s.run_id, s.id AS subtask_id, s.agent, s.result, m.model, m.input_tokens, m.output_tokens,
+                          m.reasoning_tokens
                    FROM (SELECT * FROM subtasks WHERE status IN ('succeeded', 'failed', 'limit')
                          ORDER BY finished_at DESC LIMIT ?) s
                    JOIN model_calls m ON m.run_id = s.run_id AND m.subtask_id = s.id AND m.session = s.session
