@@ -124,6 +124,18 @@ def headline() -> list[list[str]]:
                         "–",
                     ]
                 )
+        if apis := d["summary"].get("apis"):
+            sh = apis["Shunter"]
+            rows.append(
+                [
+                    "Same scenario over HTTP, Chat Completions / Responses API (small files)",
+                    f"requests {sh['requests'][0]} / {sh['requests'][1]}; input {sh['input_tokens'][0]:,} / "
+                    f"{sh['input_tokens'][1]:,}; output {sh['output_tokens'][0]:,} / {sh['output_tokens'][1]:,}; "
+                    f"wall x{sh['responses_wall_over_chat']:.2f}",
+                    "report",
+                    "–",
+                ]
+            )
         for size in ("small", "large"):
             comp, bat = by.get((size, "Shunter compiled")), by.get((size, "ReAct batched"))
             if comp and bat:
