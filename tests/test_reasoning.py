@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from router.calibration import history_stats
+from runtime.context import approve_all
 from runtime.prices import PriceTable
 from runtime.store import Store
 from runtime.testserver import Text, ToolCalls
@@ -14,9 +15,8 @@ from runtime.tokens import count_messages, count_text
 from shunter import api
 from shunter.render import estimate_table, usage_summary
 from shunter.wiring import OpenAIProvider
-from tests.test_memory import LONG_READ, LONG_READ_TOOLS
-from runtime.context import approve_all
 from tests.server_fixtures import TEST_API_KEY
+from tests.test_memory import LONG_READ, LONG_READ_TOOLS
 from tests.test_resume import Brain, arun, files_workspace
 
 REASONING = 200
