@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,17 @@ def _provider(model: Model | ModelProvider | None, settings: Settings) -> ModelP
     if callable(model) and not hasattr(model, "complete"):
         return model
     return SingleModel(model)  # type: ignore[arg-type]  # a Model: one for every agent
+
+
+@asynccontextmanager
+async def _models(model: Model | ModelProvider | None, settings: Settings) -> AsyncIterator[ModelProvider]:
+    """The provider for `model`; one made here (the OpenAI client) is closed on leaving."""
+    provider = _provider(model, settings)
+    try:
+        yield provider
+    finally:
+        if model is None and isinstance(provider, OpenAIProvider):
+            await provider.aclose()
 
 
 def prepare(
@@ -83,10 +94,10 @@ async def _plan(
     memory, history = (
         ("", None) if store is None else (planner_memory(store, request, None), history_stats(store))
     )
-    models = _provider(model, ctx.settings)
-    return await plan_request(
-        request, ctx, agents or default_agents(), models, memory=memory, history=history
-    )
+    async with _models(model, ctx.settings) as models:
+        return await plan_request(
+            request, ctx, agents or default_agents(), models, memory=memory, history=history
+        )
 
 
 async def run(
@@ -129,7 +140,20 @@ async def _run(
     if approve is not None:
         ctx.approve = approve
     agents = agents or default_agents()
-    models = _provider(model, ctx.settings)
+    async with _models(model, ctx.settings) as models:
+        return await _record_and_run(request, ctx, models, agents, listeners, on_planned, store, follow)
+
+
+async def _record_and_run(
+    request: str,
+    ctx: RunContext,
+    models: ModelProvider,
+    agents: AgentRegistry,
+    listeners: list[Listener] | None,
+    on_planned: Callable[[Planned], Awaitable[bool]] | None,
+    store: Store | None,
+    follow: FollowUp | None,
+) -> RunResult:
     store = store or ctx.store
     if store is None:
         if follow is not None and follow != FollowUp():
@@ -212,24 +236,28 @@ async def resume(
     from router.resume import resume as resume_run
 
     ws = ctx.workspace if ctx is not None else check_workspace(workspace)
-    store = store or (ctx.store if ctx is not None else None) or Store.open(ws)
-    row = resumable_run(store, run_id)
-    if ctx is None:
-        ctx = prepare(ws, run_id=row["id"])
-    elif ctx.run_id != row["id"]:
-        raise ConfigError(
-            f"The context is for run {ctx.run_id}, not {row['id']}; make it with prepare(..., run_id={row['id']!r})."
-        )
-    if approve is not None:
-        ctx.approve = approve
-    return await resume_run(
-        store,
-        ctx,
-        agents or default_agents(),
-        _provider(model, ctx.settings),
-        force=force,
-        listeners=listeners or [],
-    )
+    given = store or (ctx.store if ctx is not None else None)
+    store = given or Store.open(ws)
+    owned_ctx = None
+    try:
+        row = resumable_run(store, run_id)
+        if ctx is None:
+            ctx = owned_ctx = prepare(ws, run_id=row["id"])
+        elif ctx.run_id != row["id"]:
+            raise ConfigError(
+                f"The context is for run {ctx.run_id}, not {row['id']}; make it with prepare(..., run_id={row['id']!r})."
+            )
+        if approve is not None:
+            ctx.approve = approve
+        async with _models(model, ctx.settings) as models:
+            return await resume_run(
+                store, ctx, agents or default_agents(), models, force=force, listeners=listeners or []
+            )
+    finally:  # what this call opened, it closes: the log sink, the store, the HTTP client
+        if owned_ctx is not None:
+            owned_ctx.close()
+        if given is None:
+            store.close()
 
 
 def run_sync(request: str, **kw: Any) -> RunResult:
