@@ -52,6 +52,7 @@ class RunRecorder:
         self._planned = False
         self._restored = set(restored)
         self._sent: dict[str, int] = {}
+        self._known: set[str] = set()  # subtasks whose rows this process wrote (streamed plans)
         self.seconds_before = 0.0
         """Wall seconds the run spent in earlier processes (resume): stored totals include them."""
         self._started = time.monotonic()
@@ -111,7 +112,8 @@ class RunRecorder:
             self.store.update_run, self.run_id, plan=planned.plan.model_dump(), estimate=planned.estimate
         )
         for s in planned.plan.subtasks:
-            self.mark_pending(s.id, s.agent)
+            if s.id not in self._known:  # a streamed subtask already has its row, maybe finished
+                self.mark_pending(s.id, s.agent)
 
     def plan_restored(self) -> None:
         """The plan was stored by an earlier process (resume): from now on, a model call made
@@ -124,6 +126,7 @@ class RunRecorder:
 
     def on_subtask(self, rec: SubtaskRecord) -> None:
         """The scheduler's listener."""
+        self._known.add(rec.id)
         if rec.status == "running":
             _SUBTASK.set((self._token, rec.id, rec.agent))
             self._sent.pop(rec.id, None)

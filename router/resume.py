@@ -164,8 +164,11 @@ async def resume(
             recorder.plan_restored()
             outcome = PlanOutcome(plan=Plan.model_validate(row["plan"]), attempts=0)
             planned = Planned(row["request"], outcome, row["estimate"] or {})
+        # A run that died while its plan streamed in is planned again from scratch: the new plan's
+        # ids need not mean what the old ones did, so nothing it had finished is reused.
+        kept = done if row["plan"] is not None else {}
         result = await execute(
-            planned, ctx, agents, models, listeners=[recorder.on_subtask, *listeners], records=done
+            planned, ctx, agents, models, listeners=[recorder.on_subtask, *listeners], records=kept
         )
     except BaseException as e:
         recorder.abort(e)

@@ -53,9 +53,24 @@ async def execute(
     before_start: Callable[[], Awaitable[None]] | None = None,
 ) -> RunResult:
     started = time.monotonic()
+    scheduler = make_scheduler(planned.plan, ctx, agents, models, listeners, records)
+    ctx.emit("run.started", subtasks=len(planned.plan.subtasks))
+    await scheduler.run()
+    return await conclude(planned, scheduler, ctx, models, started)
+
+
+def make_scheduler(
+    plan: Plan,
+    ctx: RunContext,
+    agents: AgentRegistry,
+    models: ModelProvider,
+    listeners: list[Listener] | None = None,
+    records: dict[str, SubtaskRecord] | None = None,
+    streaming: bool = False,
+) -> Scheduler:
     s = ctx.settings
-    scheduler = Scheduler(
-        planned.plan,
+    return Scheduler(
+        plan,
         ctx,
         agents,
         models,
@@ -64,7 +79,15 @@ async def execute(
         subtask_timeout_s=s.subtask_timeout_s,
         listeners=listeners,
         records=records,
+        streaming=streaming,
     )
+
+
+async def conclude(
+    planned: Planned, scheduler: Scheduler, ctx: RunContext, models: ModelProvider, started: float
+) -> RunResult:
+    """The run's result once the scheduler has finished: status, answer (synthesis when the plan
+    names none) and usage."""
     result = RunResult(
         run_id=ctx.run_id,
         status="running",
@@ -72,8 +95,6 @@ async def execute(
         plan=planned.plan.model_dump(),
         estimate=planned.estimate,
     )
-    ctx.emit("run.started", subtasks=len(planned.plan.subtasks))
-    await scheduler.run()
     ordered = [scheduler.records[st.id] for st in planned.plan.subtasks]
     result.subtasks = ordered
     if ctx.cancel.cancelled:

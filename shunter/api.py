@@ -13,6 +13,7 @@ from planner.estimate import AgentStats
 from router.calibration import history_stats
 from router.conversations import FollowUp
 from router.memory import planner_memory
+from router.planned import stream_plan_and_execute
 from router.recorder import RunRecorder
 from router.records import RunResult
 from router.run import Planned, execute, plan_request
@@ -101,10 +102,13 @@ async def run(
     on_planned: Callable[[Planned], Awaitable[bool]] | None = None,
     store: Store | None = None,
     follow: FollowUp | None = None,
+    stream_plan: bool = False,
 ) -> RunResult:
     """Plan and execute `request`. Side effects are refused unless `approve` says otherwise.
 
     `on_planned` sees the plan and estimate before anything runs and may return False to stop.
+    `stream_plan=True` starts each subtask as soon as its part of the plan has streamed in (then
+    no `on_planned`: it needs the whole plan before anything runs).
     A cancelled run returns status 'cancelled' with every finished subtask kept.
 
     With a store (`store=` or ctx.store) the run is recorded as it happens, so it can be resumed
@@ -112,7 +116,14 @@ async def run(
     conversation so far; the estimate uses the calibrated history.
     """
     with _context(ctx, workspace) as ctx:
-        return await _run(request, ctx, model, agents, approve, listeners, on_planned, store, follow)
+        if stream_plan and on_planned is not None:
+            raise ConfigError(
+                "on_planned needs the whole plan before anything runs, so it cannot be used with "
+                "stream_plan=True; pass stream_plan=False."
+            )
+        return await _run(
+            request, ctx, model, agents, approve, listeners, on_planned, store, follow, stream_plan
+        )
 
 
 async def _run(
@@ -125,6 +136,7 @@ async def _run(
     on_planned: Callable[[Planned], Awaitable[bool]] | None,
     store: Store | None,
     follow: FollowUp | None,
+    stream_plan: bool = False,
 ) -> RunResult:
     if approve is not None:
         ctx.approve = approve
@@ -136,7 +148,9 @@ async def _run(
             raise ConfigError(
                 "Following up on a conversation needs the run store; pass store=Store.open(workspace)."
             )
-        return await _plan_and_execute(request, ctx, agents, models, listeners or [], on_planned)
+        return await _plan_and_execute(
+            request, ctx, agents, models, listeners or [], on_planned, stream=stream_plan
+        )
     recorder = RunRecorder.start(store, ctx, request, follow)
     try:
         result = await _plan_and_execute(
@@ -149,6 +163,7 @@ async def _run(
             memory=recorder.memory(request),
             history=history_stats(store),
             after_plan=recorder.planned,
+            stream=stream_plan,
         )
     except BaseException as e:
         recorder.abort(e)
@@ -167,7 +182,19 @@ async def _plan_and_execute(
     memory: str = "",
     history: dict[str, AgentStats] | None = None,
     after_plan: Callable[[Planned], None] | None = None,
+    stream: bool = False,
 ) -> RunResult:
+    if stream:
+        return await stream_plan_and_execute(
+            request,
+            ctx,
+            agents,
+            models,
+            memory=memory,
+            history=history,
+            listeners=listeners,
+            after_plan=after_plan,
+        )
     try:
         planned = await plan_request(request, ctx, agents, models, memory=memory, history=history)
     except RunCancelled:
