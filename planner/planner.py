@@ -137,11 +137,13 @@ class PlanSession:
         agents: AgentRegistry,
         messages: list[dict[str, Any]],
         prepare: Callable[[Plan], Plan] | None = None,
+        extra: Callable[[Plan], list[str]] | None = None,
     ):
         self.ctx, self.model, self.agents, self.messages = ctx, model, agents, messages
         self.pctx = ctx.for_subtask("planner", "planner")
         self.response_format = plan_response_format(callable_tools(agents, self.pctx))
         self.prepare = prepare or (lambda plan: plan)
+        self.extra = extra or (lambda plan: [])
         self.structured = True
         self.attempt = 0
         self.repairs: list[list[str]] = []
@@ -181,7 +183,7 @@ class PlanSession:
         try:
             plan = self.prepare(parse_plan_text(text))
             notes = normalise(plan, self.agents, self.pctx)
-            errors = validate_plan(plan, self.agents, self.ctx.settings, self.ctx.tools)
+            errors = validate_plan(plan, self.agents, self.ctx.settings, self.ctx.tools) + self.extra(plan)
         except ValueError as e:
             return None, [], [f"Your answer could not be read: {e}. Answer with only the JSON object."]
         return plan, notes, errors

@@ -19,6 +19,7 @@ from planner.models import Plan
 from planner.planner import PlanOutcome, PlanSession, planning_session
 from planner.stream import PlanStream, check_streamed
 from router.records import RunResult, SubtaskRecord
+from router.replan import OnReplan
 from router.run import Planned, conclude, execute, make_scheduler
 from router.scheduler import Listener, ModelProvider, Scheduler
 from runtime.context import RunContext
@@ -89,6 +90,7 @@ async def stream_plan_and_execute(
     history: dict[str, AgentStats] | None = None,
     listeners: list[Listener] | None = None,
     after_plan: Callable[[Planned], None] | None = None,
+    on_replan: OnReplan | None = None,
 ) -> RunResult:
     """Plan `request` with the planner's answer streamed, running each subtask as it arrives."""
     started = time.monotonic()
@@ -129,8 +131,10 @@ async def stream_plan_and_execute(
         raise
     await runner
     if outcome is not None:
-        return await conclude(planned, scheduler, ctx, models, started)
-    return await _repair(request, session, scheduler, ctx, agents, models, feed, history, after_plan, started)
+        return await conclude(planned, scheduler, ctx, models, started, agents, on_replan)
+    return await _repair(
+        request, session, scheduler, ctx, agents, models, feed, history, after_plan, started, on_replan
+    )
 
 
 async def _repair(
@@ -144,6 +148,7 @@ async def _repair(
     history: dict[str, AgentStats] | None,
     after_plan: Callable[[Planned], None] | None,
     started: float,
+    on_replan: OnReplan | None = None,
 ) -> RunResult:
     """Repair rounds with the plan so far; the repaired plan runs without streaming, keeping
     each finished subtask it repeats unchanged."""
@@ -162,7 +167,9 @@ async def _repair(
     planned = Planned(request, outcome, estimate_plan(outcome.plan, ctx, agents, outcome.usage, history))
     if after_plan is not None:
         after_plan(planned)
-    return await execute(planned, ctx, agents, models, listeners=scheduler.listeners, records=kept)
+    return await execute(
+        planned, ctx, agents, models, listeners=scheduler.listeners, records=kept, on_replan=on_replan
+    )
 
 
 async def _cancelled_while_planning(

@@ -16,6 +16,7 @@ from router.memory import planner_memory
 from router.planned import stream_plan_and_execute
 from router.recorder import RunRecorder
 from router.records import RunResult
+from router.replan import OnReplan
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
 from runtime.config import Settings
@@ -164,6 +165,7 @@ async def _run(
             history=history_stats(store),
             after_plan=recorder.planned,
             stream=stream_plan,
+            on_replan=recorder.replanned,
         )
     except BaseException as e:
         recorder.abort(e)
@@ -183,6 +185,7 @@ async def _plan_and_execute(
     history: dict[str, AgentStats] | None = None,
     after_plan: Callable[[Planned], None] | None = None,
     stream: bool = False,
+    on_replan: OnReplan | None = None,
 ) -> RunResult:
     if stream:
         return await stream_plan_and_execute(
@@ -194,6 +197,7 @@ async def _plan_and_execute(
             history=history,
             listeners=listeners,
             after_plan=after_plan,
+            on_replan=on_replan,
         )
     try:
         planned = await plan_request(request, ctx, agents, models, memory=memory, history=history)
@@ -203,7 +207,7 @@ async def _plan_and_execute(
         after_plan(planned)
     if on_planned is not None and not await on_planned(planned):
         return _cancelled(ctx, request, "Stopped before execution.", planned)
-    return await execute(planned, ctx, agents, models, listeners=listeners)
+    return await execute(planned, ctx, agents, models, listeners=listeners, on_replan=on_replan)
 
 
 def _cancelled(ctx: RunContext, request: str, error: str, planned: Planned | None = None) -> RunResult:
