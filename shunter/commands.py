@@ -344,7 +344,8 @@ def demo_command(as_json: bool, keep: bool, latency: float, workspace: Path | No
     from shunter.api import prepare as prep
 
     ctx = prep(tmp, overrides=overrides, approve=approve_all if as_json else announcing_approver())
-    opts = RunOptions(yes=True, as_json=as_json)
+    # Not streamed: the demo shows the whole plan and its estimate before it runs.
+    opts = RunOptions(yes=True, as_json=as_json, stream_plan=False)
     code = run_command(DEMO_REQUEST, tmp, opts, model=demo_model(latency), ctx=ctx)
     if not as_json:
         todo = tmp / "TODO.md"

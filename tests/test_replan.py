@@ -4,6 +4,7 @@ rounds nothing changes. Real tools on real files, real SQLite, a scripted model.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -188,3 +189,20 @@ def test_cli_replan_flag_through_the_real_client(test_server, project):
     assert "Plan 1 (replanned because: t1 failed" in shown.stdout and "Plan 2 (current)" in shown.stdout
     bad = cli("run", "x", "--replan", "-1")
     assert bad.returncode == 2 and "--replan must be 0 or more" in bad.stderr
+
+
+def test_resume_of_a_replanned_run_continues_the_current_plan(project):
+    first = plan_of(call("t1", "file", "read_file", {"path": "note.txt"}))
+    still_wrong = plan_of(call("r1", "file", "read_file", {"path": "notes.txt.bak"}))
+    result, store, ctx = _run(project, Planner(first, still_wrong), rounds=1)
+    assert result.status == "failed" and [s.id for s in result.subtasks] == ["r1"]
+    ctx.close()
+    (project / "notes.txt.bak").write_text("the backup\n")  # what r1 needed is there now
+    again = api.prepare(project, run_id=result.run_id, approve=approve_all)
+    out = asyncio.run(api.resume(result.run_id, ctx=again, model=FunctionModel(Planner(first)), store=store))
+    assert out.status == "succeeded", out.error
+    assert [s.id for s in out.subtasks] == ["r1"] and "the backup" in out.answer
+    rows = {r["id"]: r["status"] for r in store.subtasks(result.run_id)}
+    assert rows == {"t1": "failed", "r1": "succeeded"}  # the superseded step was not run again
+    store.close()
+    again.close()
