@@ -85,6 +85,12 @@ async def replan_until_done(
             out.note = "the replanned plan was refused: " + "; ".join(refused)
             ctx.emit("plan.replan_refused", level="WARNING", reasons=refused, reason=reason)
             break
+        estimate = estimate_plan(outcome.plan, ctx, agents, outcome.usage)
+        over = _over_budget(ctx, estimate)
+        if over:
+            out.note = f"the replanned plan was refused: {over}"
+            ctx.emit("plan.replan_refused", level="WARNING", reasons=[over], reason=reason)
+            break
         round_ += 1
         ctx.emit(
             "plan.replanned",
@@ -103,7 +109,6 @@ async def replan_until_done(
                 "replanned_because": reason,
             }
         )
-        estimate = estimate_plan(outcome.plan, ctx, agents, outcome.usage)
         out.planned = Planned(planned.request, outcome, estimate)
         if on_replan is not None:
             on_replan(out.planned, round_, reason, statuses)
@@ -112,6 +117,15 @@ async def replan_until_done(
         ctx.emit("run.started", subtasks=len(new), round=round_)
         await out.scheduler.run()
     return out
+
+
+def _over_budget(ctx: RunContext, estimate: dict[str, Any]) -> str | None:
+    """The same budget as the first plan: what was spent plus the new plan's high estimate must
+    fit `max_cost_usd` (the cap itself still holds while it runs)."""
+    cap, high, spent = ctx.settings.limits.max_cost_usd, estimate.get("high_usd"), ctx.usage.total.cost_usd
+    if cap is None or high is None or spent is None or spent + high <= cap:
+        return None
+    return f"its high estimate ${high:.4f} on top of ${spent:.4f} spent exceeds the budget of ${cap:g}"
 
 
 async def _ask(

@@ -206,3 +206,30 @@ def test_resume_of_a_replanned_run_continues_the_current_plan(project):
     assert rows == {"t1": "failed", "r1": "succeeded"}  # the superseded step was not run again
     store.close()
     again.close()
+
+
+def test_a_replan_whose_estimate_does_not_fit_the_budget_is_refused(project):
+    def agent_step(sid: str) -> dict:
+        return {
+            "id": sid,
+            "agent": "file",
+            "instruction": "Find the notes file and read it.",
+            "depends_on": [],
+            "read_only": True,
+            "call": None,
+        }
+
+    first = plan_of(agent_step("t0"), call("t1", "file", "read_file", {"path": "note.txt"}))
+    agent_steps = plan_of(*(agent_step(f"r{i}") for i in range(1, 9)))
+    overrides = {
+        "planner": {"replan_rounds": 1},
+        "model": {"name": "gpt-4.1-mini"},
+        "limits": {"max_cost_usd": 0.003},
+    }
+    ctx = api.prepare(project, overrides=overrides, approve=approve_all)
+    planner = Planner(first, agent_steps)
+    result = api.run_sync("show me the notes", ctx=ctx, model=FunctionModel(planner, name="gpt-4.1-mini"))
+    assert planner.shown, "the replan was asked for"
+    assert result.status == "failed" and "exceeds the budget" in result.error
+    assert [s.id for s in result.subtasks] == ["t0", "t1"]  # nothing of the refused plan ran
+    ctx.close()
