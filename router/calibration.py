@@ -44,7 +44,8 @@ def history_stats(store: Store, min_observations: int = MIN_OBSERVATIONS) -> dic
         obs = observed[(run_id, sid)]
         if run_id not in plans:
             plan = (store.get_run(run_id) or {}).get("plan") or {}
-            plans[run_id] = {t["id"]: bool(t.get("read_only")) for t in plan.get("subtasks", [])}
+            every = [*(h["plan"] for h in store.plans(run_id)), plan]  # a replanned run's earlier plans too
+            plans[run_id] = {t["id"]: bool(t.get("read_only")) for p in every for t in p.get("subtasks", [])}
         # Read-only and writing subtasks of one agent behave differently: learn them apart too.
         mode = "ro" if plans[run_id].get(sid) else "rw"
         for k in (agent, f"{agent}:{obs.model}", f"{agent}|{mode}", f"{agent}:{obs.model}|{mode}"):

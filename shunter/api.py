@@ -13,8 +13,10 @@ from planner.estimate import AgentStats
 from router.calibration import history_stats
 from router.conversations import FollowUp
 from router.memory import planner_memory
+from router.planned import stream_plan_and_execute
 from router.recorder import RunRecorder
 from router.records import RunResult
+from router.replan import OnReplan
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
 from runtime.config import Settings
@@ -112,10 +114,13 @@ async def run(
     on_planned: Callable[[Planned], Awaitable[bool]] | None = None,
     store: Store | None = None,
     follow: FollowUp | None = None,
+    stream_plan: bool = False,
 ) -> RunResult:
     """Plan and execute `request`. Side effects are refused unless `approve` says otherwise.
 
     `on_planned` sees the plan and estimate before anything runs and may return False to stop.
+    `stream_plan=True` starts each subtask as soon as its part of the plan has streamed in (then
+    no `on_planned`: it needs the whole plan before anything runs).
     A cancelled run returns status 'cancelled' with every finished subtask kept.
 
     With a store (`store=` or ctx.store) the run is recorded as it happens, so it can be resumed
@@ -123,7 +128,14 @@ async def run(
     conversation so far; the estimate uses the calibrated history.
     """
     with _context(ctx, workspace) as ctx:
-        return await _run(request, ctx, model, agents, approve, listeners, on_planned, store, follow)
+        if stream_plan and on_planned is not None:
+            raise ConfigError(
+                "on_planned needs the whole plan before anything runs, so it cannot be used with "
+                "stream_plan=True; pass stream_plan=False."
+            )
+        return await _run(
+            request, ctx, model, agents, approve, listeners, on_planned, store, follow, stream_plan
+        )
 
 
 async def _run(
@@ -136,6 +148,7 @@ async def _run(
     on_planned: Callable[[Planned], Awaitable[bool]] | None,
     store: Store | None,
     follow: FollowUp | None,
+    stream_plan: bool = False,
 ) -> RunResult:
     if approve is not None:
         ctx.approve = approve
@@ -160,7 +173,9 @@ async def _record_and_run(
             raise ConfigError(
                 "Following up on a conversation needs the run store; pass store=Store.open(workspace)."
             )
-        return await _plan_and_execute(request, ctx, agents, models, listeners or [], on_planned)
+        return await _plan_and_execute(
+            request, ctx, agents, models, listeners or [], on_planned, stream=stream_plan
+        )
     recorder = RunRecorder.start(store, ctx, request, follow)
     try:
         result = await _plan_and_execute(
@@ -173,6 +188,8 @@ async def _record_and_run(
             memory=recorder.memory(request),
             history=history_stats(store),
             after_plan=recorder.planned,
+            stream=stream_plan,
+            on_replan=recorder.replanned,
         )
     except BaseException as e:
         recorder.abort(e)
@@ -191,7 +208,21 @@ async def _plan_and_execute(
     memory: str = "",
     history: dict[str, AgentStats] | None = None,
     after_plan: Callable[[Planned], None] | None = None,
+    stream: bool = False,
+    on_replan: OnReplan | None = None,
 ) -> RunResult:
+    if stream:
+        return await stream_plan_and_execute(
+            request,
+            ctx,
+            agents,
+            models,
+            memory=memory,
+            history=history,
+            listeners=listeners,
+            after_plan=after_plan,
+            on_replan=on_replan,
+        )
     try:
         planned = await plan_request(request, ctx, agents, models, memory=memory, history=history)
     except RunCancelled:
@@ -200,7 +231,7 @@ async def _plan_and_execute(
         after_plan(planned)
     if on_planned is not None and not await on_planned(planned):
         return _cancelled(ctx, request, "Stopped before execution.", planned)
-    return await execute(planned, ctx, agents, models, listeners=listeners)
+    return await execute(planned, ctx, agents, models, listeners=listeners, on_replan=on_replan)
 
 
 def _cancelled(ctx: RunContext, request: str, error: str, planned: Planned | None = None) -> RunResult:
