@@ -154,7 +154,9 @@ async def _run(
         ctx.approve = approve
     agents = agents or default_agents()
     async with _models(model, ctx.settings) as models:
-        return await _record_and_run(request, ctx, models, agents, listeners, on_planned, store, follow)
+        return await _record_and_run(
+            request, ctx, models, agents, listeners, on_planned, store, follow, stream_plan
+        )
 
 
 async def _record_and_run(
@@ -166,6 +168,7 @@ async def _record_and_run(
     on_planned: Callable[[Planned], Awaitable[bool]] | None,
     store: Store | None,
     follow: FollowUp | None,
+    stream_plan: bool,
 ) -> RunResult:
     store = store or ctx.store
     if store is None:
