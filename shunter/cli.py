@@ -213,6 +213,25 @@ def demo(
     raise typer.Exit(code or 0)
 
 
+@app.command()
+def mcp(
+    workspace: Workspace = Path("."),
+    http: Annotated[
+        str | None,
+        typer.Option("--http", help="Serve streamable HTTP on HOST:PORT (loopback) instead of stdio."),
+    ] = None,
+    yes: YesFlag = False,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow --http on a host other machines can reach.")
+    ] = False,
+    model: ModelName = None,
+) -> None:
+    """Serve Shunter as an MCP server (tools plan, run, runs, show) over stdio or streamable HTTP."""
+    from shunter.mcp_server import serve
+
+    _guard(lambda: serve(workspace, http=http, yes=yes, allow_remote=allow_remote, model=model))
+
+
 def _register_state_commands() -> None:
     try:
         from shunter import cli_state
