@@ -83,6 +83,8 @@ async def _call(
         retries += 1
         if request.on_text:  # text a failed stream already showed is about to come again
             request.on_text("\n[retrying] ")
+        if request.on_retry:
+            request.on_retry()
         ctx.emit(
             "model.retry",
             level="WARNING",

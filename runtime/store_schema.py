@@ -96,7 +96,15 @@ def _v3(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE runs ADD COLUMN overrides TEXT")
 
 
-def _memory_vectors(c: sqlite3.Connection) -> None:
+def _v4(c: sqlite3.Connection) -> None:
+    """The plan history of a replanned run: round 0 is the first plan, each replan one more."""
+    c.execute(
+        "CREATE TABLE plans (run_id TEXT NOT NULL, round INTEGER NOT NULL, reason TEXT, plan TEXT NOT NULL,"
+        " subtasks TEXT, at REAL NOT NULL, PRIMARY KEY (run_id, round))"
+    )
+
+
+def _v5(c: sqlite3.Connection) -> None:
     """Semantic memory: one embedding per run and embedding model (float32 blobs, the layout
     sqlite-vec reads), and runs the user told memory to forget."""
     c.execute("ALTER TABLE runs ADD COLUMN forgotten_at REAL")
@@ -110,6 +118,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
-    (4, _memory_vectors),
+    (4, _v4),
+    (5, _v5),
 ]
 LATEST = MIGRATIONS[-1][0]
