@@ -39,8 +39,32 @@ def setup(extras: str = "dev") -> None:
     _npm_setup()
 
 
+def _cpu_torch() -> Path | None:
+    """A CPU-only torch wheel in pip's find-links folders, if one is there for this Python. The
+    local-embeddings extra (in dev) needs torch, and the default PyPI wheel pulls gigabytes of
+    CUDA libraries that a CPU-only machine never uses."""
+    out = subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "config", "list"], capture_output=True, text=True
+    ).stdout
+    folders = os.environ.get("PIP_FIND_LINKS", "").split()
+    for line in out.splitlines():
+        if line.split("=", 1)[0].endswith("find-links"):
+            folders += line.split("=", 1)[1].strip("'\"").split()
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    for folder in dict.fromkeys(folders):
+        wheels = sorted(
+            Path(folder.removeprefix("file://")).glob(f"torch-*+cpu-{tag}-{tag}-*linux*_x86_64.whl")
+        )
+        if wheels:
+            return wheels[-1]
+    return None
+
+
 def _pip_install(extras: str) -> None:
     print(f"Installing shunter[{extras}] into .venv …", file=sys.stderr)
+    wheel = _cpu_torch()
+    if wheel is not None and "dev" in extras:
+        subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", str(wheel)], cwd=ROOT, check=True)
     subprocess.run(
         [
             str(BIN / "python"),

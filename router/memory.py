@@ -13,8 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from router.recall import recall
-from runtime.embeddings import Embedder
+from router.recall import Probe, recall
 from runtime.store import Store
 
 CONVERSATION_TURNS = 5
@@ -66,18 +65,18 @@ def similar_requests(
     request: str,
     limit: int = SIMILAR_REQUESTS,
     exclude: Iterable[str] = (),
-    embedder: Embedder | None = None,
+    probe: Probe | None = None,
 ) -> list[dict[str, Any]]:
     """Finished past runs whose requests are most like `request` (FTS5 bm25, else word overlap;
-    with `embedder`, fused with the nearest in meaning)."""
-    return recall(store, request, limit, exclude, embedder)
+    with `probe`, the request's embedding, fused with the nearest in meaning)."""
+    return recall(store, request, limit, exclude, probe)
 
 
 def comparable_runs(
-    store: Store, request: str, embedder: Embedder | None = None, exclude: Iterable[str] = ()
+    store: Store, request: str, probe: Probe | None = None, exclude: Iterable[str] = ()
 ) -> list[str]:
     """Ids of the past runs most like `request`, for the estimate to learn from first."""
-    return [r["id"] for r in recall(store, request, COMPARABLE_RUNS, exclude, embedder)]
+    return [r["id"] for r in recall(store, request, COMPARABLE_RUNS, exclude, probe)]
 
 
 INSTRUCTION_CHARS = 200
@@ -117,13 +116,11 @@ def planner_memory(
     request: str,
     parent_run_id: str | None,
     exclude: Iterable[str] = (),
-    embedder: Embedder | None = None,
+    probe: Probe | None = None,
 ) -> str:
     """What the planner is told about the past (the conversation line, then similar requests),
     as one quoted data block; "" when there is nothing."""
     line = store.line(parent_run_id, CONVERSATION_TURNS) if parent_run_id else []
-    similar = similar_requests(
-        store, request, exclude={*exclude, *(r["id"] for r in line)}, embedder=embedder
-    )
+    similar = similar_requests(store, request, exclude={*exclude, *(r["id"] for r in line)}, probe=probe)
     parts = ([_conversation_body(line)] if line else []) + ([_similar_body(similar)] if similar else [])
     return quote_memory("\n\n".join(parts)) if parts else ""

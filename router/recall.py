@@ -3,14 +3,16 @@ fused by reciprocal rank. RRF needs no score calibration between the two lists: 
 is the sum over the lists it is in of 1 / (RRF_K + rank), so a run both find comes first, and
 a paraphrase that shares no word still gets in on its semantic rank alone.
 
-Runs are embedded lazily: each recall embeds the request together with the newest runs that
-have no vector yet (BACKFILL of them), in one call, and stores those vectors.
+Two steps, so the ranking stays synchronous and the one network call is awaited: `embed_request`
+embeds the request (and the newest runs that have no vector yet, BACKFILL of them, in the same
+call, storing theirs), then `recall` ranks with that vector.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from runtime import vectors
@@ -24,20 +26,35 @@ CANDIDATES = 20
 BACKFILL = 32
 
 
-def semantic(
-    store: Store, request: str, embedder: Embedder, limit: int, exclude: set[str], max_distance: float
-) -> list[tuple[str, float]] | None:
-    """(run_id, distance) of the runs nearest in meaning, or None when the embedder is unavailable."""
+@dataclass(frozen=True)
+class Probe:
+    """A request's embedding, in the vector space `key`."""
+
+    key: str
+    vector: list[float]
+    max_distance: float
+
+
+async def embed_request(store: Store, request: str, embedder: Embedder | None) -> Probe | None:
+    """`request`'s vector (None without an embedder or when it is unavailable); stores the
+    vectors of the runs that lacked one on the way."""
+    if embedder is None:
+        return None
     todo = vectors.missing(store, embedder.key, BACKFILL)
-    got = embedder.embed([request, *(text for _, text in todo)])
+    got = await embedder.embed([request, *(text for _, text in todo)])
     if got is None:
         return None
     try:
         vectors.save(store, embedder.key, zip((run_id for run_id, _ in todo), got[1:], strict=True))
     except StoreError:
         pass  # a read-only or busy store: rank what is stored, embed the rest next time
-    near = vectors.nearest(store, embedder.key, got[0], limit, exclude)
-    return [(run_id, d) for run_id, d in near if d <= max_distance]
+    return Probe(embedder.key, got[0], embedder.max_distance)
+
+
+def semantic(store: Store, probe: Probe, limit: int, exclude: set[str]) -> list[tuple[str, float]]:
+    """(run_id, distance) of the runs nearest in meaning, within the probe's max_distance."""
+    near = vectors.nearest(store, probe.key, probe.vector, limit, exclude)
+    return [(run_id, d) for run_id, d in near if d <= probe.max_distance]
 
 
 def recall(
@@ -45,17 +62,18 @@ def recall(
     request: str,
     limit: int,
     exclude: Iterable[str] = (),
-    embedder: Embedder | None = None,
+    probe: Probe | None = None,
 ) -> list[dict[str, Any]]:
     """The `limit` past runs most like `request`, best first: stored run rows with the ranks
-    that put them there (keyword_rank, semantic_rank, 1-based or None) and their fused score."""
+    that put them there (keyword_rank, semantic_rank, 1-based or None) and their fused score.
+    Without a probe, full-text search alone."""
     skip = set(exclude)
     keyword = store.search_requests(request, CANDIDATES, skip)
-    near = semantic(store, request, embedder, CANDIDATES, skip, embedder.max_distance) if embedder else None
+    near = semantic(store, probe, CANDIDATES, skip) if probe is not None else []
     rows: dict[str, dict[str, Any]] = {}
     for rank, row in enumerate(keyword, 1):
         rows[row["id"]] = row | {"keyword_rank": rank, "semantic_rank": None, "score": 1 / (RRF_K + rank)}
-    for rank, (run_id, distance) in enumerate(near or [], 1):
+    for rank, (run_id, distance) in enumerate(near, 1):
         found = rows.get(run_id) or store.get_run(run_id)
         if found is None:
             continue

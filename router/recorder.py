@@ -21,10 +21,10 @@ from router.conversations import FollowUp, resolve_follow_up
 from router.locks import RunLock
 from router.memory import planner_memory
 from router.overrides import run_overrides, without_secrets
+from router.recall import Probe
 from router.records import RunResult, SubtaskRecord
 from router.scheduler import ModelProvider
 from runtime.context import FileChange, RunContext
-from runtime.embeddings import Embedder
 from runtime.errors import ConfigError, RunCancelled
 from runtime.model import Model, ModelRequest, ModelResponse
 from runtime.store import DuplicateRunError, Store, StoreError
@@ -104,10 +104,8 @@ class RunRecorder:
         recorder.parent_run_id = line.parent_run_id
         return recorder
 
-    def memory(self, request: str, embedder: Embedder | None = None) -> str:
-        return planner_memory(
-            self.store, request, self.parent_run_id, exclude=[self.run_id], embedder=embedder
-        )
+    def memory(self, request: str, probe: Probe | None = None) -> str:
+        return planner_memory(self.store, request, self.parent_run_id, exclude=[self.run_id], probe=probe)
 
     # -- the hooks
 

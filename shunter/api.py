@@ -14,6 +14,7 @@ from router.calibration import history_stats
 from router.conversations import FollowUp
 from router.memory import comparable_runs, planner_memory
 from router.planned import stream_plan_and_execute
+from router.recall import Probe, embed_request
 from router.recorder import RunRecorder
 from router.records import RunResult
 from router.replan import OnReplan
@@ -36,9 +37,16 @@ def _provider(model: Model | ModelProvider | None, settings: Settings) -> ModelP
     return SingleModel(model)  # type: ignore[arg-type]  # a Model: one for every agent
 
 
-def _on_endpoint(models: ModelProvider) -> bool:
-    """Whether the run's models are the configured endpoint (not a scripted model in-process)."""
-    return isinstance(models, OpenAIProvider)
+async def _probe(store: Store, request: str, ctx: RunContext, models: ModelProvider) -> Probe | None:
+    """The request's embedding for memory ([memory] embedder). The server is asked only when the
+    run's models are on it: a scripted model in-process has no endpoint behind it."""
+    embedder = make_embedder(ctx.settings, ctx, server=isinstance(models, OpenAIProvider))
+    if embedder is None:
+        return None
+    try:
+        return await embed_request(store, request, embedder)
+    finally:
+        await embedder.aclose()
 
 
 @asynccontextmanager
@@ -102,9 +110,9 @@ async def _plan(
     async with _models(model, ctx.settings) as models:
         memory, history = "", None
         if store is not None:
-            embedder = make_embedder(ctx.settings, ctx.usage, server=_on_endpoint(models))
-            memory = planner_memory(store, request, None, embedder=embedder)
-            history = history_stats(store, comparable=comparable_runs(store, request, embedder))
+            probe = await _probe(store, request, ctx, models)
+            memory = planner_memory(store, request, None, probe=probe)
+            history = history_stats(store, comparable=comparable_runs(store, request, probe))
         return await plan_request(
             request, ctx, agents or default_agents(), models, memory=memory, history=history
         )
@@ -188,9 +196,8 @@ async def _record_and_run(
             request, ctx, agents, models, listeners or [], on_planned, stream=stream_plan
         )
     recorder = RunRecorder.start(store, ctx, request, follow)
-    # Embeddings from the run's endpoint only when the run's models are on it (not a scripted model).
-    embedder = make_embedder(ctx.settings, ctx.usage, server=_on_endpoint(models))
     try:
+        probe = await _probe(store, request, ctx, models)
         result = await _plan_and_execute(
             request,
             ctx,
@@ -198,8 +205,8 @@ async def _record_and_run(
             recorder.wrap(models),
             [recorder.on_subtask, *(listeners or [])],
             on_planned,
-            memory=recorder.memory(request, embedder),
-            history=history_stats(store, comparable=comparable_runs(store, request, embedder, [ctx.run_id])),
+            memory=recorder.memory(request, probe),
+            history=history_stats(store, comparable=comparable_runs(store, request, probe, [ctx.run_id])),
             after_plan=recorder.planned,
             stream=stream_plan,
             on_replan=recorder.replanned,

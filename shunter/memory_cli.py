@@ -3,14 +3,20 @@ and taking a run out of that memory. Registered on the main app by shunter/cli.p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from shunter.cli_options import JsonFlag, Workspace
+
+if TYPE_CHECKING:
+    from router.recall import Probe
+    from runtime.embeddings import Embedder
+    from runtime.store import Store
 
 
 def register(app: typer.Typer, guard, fail) -> None:
@@ -48,6 +54,7 @@ def search_data(query: str, workspace: Path) -> dict[str, Any]:
     """The `memory search --json` object: the runs recalled, how, and the block the planner gets."""
     from router.memory import SIMILAR_REQUESTS, similar_memory, similar_requests
     from runtime.embeddings import make_embedder
+    from runtime.prices import PriceTable
     from runtime.usage import UsageTracker
     from shunter.wiring import settings_for
 
@@ -59,17 +66,17 @@ def search_data(query: str, workspace: Path) -> dict[str, Any]:
             'Nothing to search for; give a request, e.g. shunter memory search "sort the imports".'
         )
     settings = settings_for(ws)
-    usage = UsageTracker()
-    embedder = make_embedder(settings, usage, server=True)
+    usage = UsageTracker(prices=PriceTable.load(settings.prices))
     found: list[dict[str, Any]] = []
+    probe = None
     if store is not None:
         with store:
-            found = similar_requests(store, query, SIMILAR_REQUESTS, embedder=embedder)
-    semantic = embedder is not None and getattr(embedder, "available", True) and store is not None
+            probe = asyncio.run(_embed(store, query, make_embedder(settings, usage, server=True)))
+            found = similar_requests(store, query, SIMILAR_REQUESTS, probe=probe)
     return {
         "query": query,
-        "mode": "hybrid" if semantic else "full-text",
-        "embedder": embedder.key if semantic and embedder is not None else None,
+        "mode": "hybrid" if probe is not None else "full-text",
+        "embedder": probe.key if probe is not None else None,
         "results": [
             {
                 "run_id": r["id"],
@@ -85,6 +92,17 @@ def search_data(query: str, workspace: Path) -> dict[str, Any]:
         "memory": similar_memory(found),
         "usage": usage.snapshot()["total"],
     }
+
+
+async def _embed(store: Store, query: str, embedder: Embedder | None) -> Probe | None:
+    from router.recall import embed_request
+
+    if embedder is None:
+        return None
+    try:
+        return await embed_request(store, query, embedder)
+    finally:
+        await embedder.aclose()
 
 
 def search_command(query: str, workspace: Path, as_json: bool) -> None:
