@@ -83,6 +83,8 @@ class ServerEmbedder:
         return [self._cache[t] for t in texts]
 
     async def _call(self, texts: list[str]) -> list[list[float]] | None:
+        if self.ctx is not None:
+            self.ctx.cancel.raise_if_cancelled()  # a cancelled run makes no new call
         tokens = sum(count_text(t) for t in texts)
         try:
             reservation = self.usage.reserve(tokens, self.model, 0, min_output=0) if self.usage else None

@@ -111,7 +111,12 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         index = owner._record(self, body)
         if self.path.rstrip("/") == "/v1/embeddings" and owner.embeddings and isinstance(body, dict):
-            self.send_json(*embeddings_reply(body))  # deterministic, never from the reply queue
+            with owner._lock:
+                failure = owner.embedding_failures.pop(0) if owner.embedding_failures else None
+            if failure is not None:
+                self.send_json(failure, error_body(failure, "Scripted failure."), {"Retry-After": "0"})
+            else:
+                self.send_json(*embeddings_reply(body))  # deterministic, never from the reply queue
             with owner._lock:
                 owner.finished_at[index] = time.monotonic()
         elif self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/responses"):
@@ -199,6 +204,8 @@ class TestServer:
         """Characters of content (or of tool arguments) per streamed chunk."""
         self.embeddings = True
         """Serve /v1/embeddings (hashed bag-of-words vectors); False answers it 404, like a server without one."""
+        self.embedding_failures: list[int] = []
+        """HTTP statuses the next /v1/embeddings requests answer (Retry-After: 0), one each, before vectors again."""
         self.handler: Callable[[dict[str, Any]], Reply] | None = None
         """Chooses the reply from the request body when the queue is empty."""
         self.errors: list[BaseException] = []

@@ -1,19 +1,22 @@
 """Run embeddings in the store and nearest-neighbour search over them.
 
 Vectors are float32 blobs in `memory_vectors`, the layout sqlite-vec reads, one per run and
-embedding model. Ranking is `vec_distance_cosine` in SQL when sqlite-vec loads into this
-Python's sqlite3; some Python builds cannot load extensions at all, and then the same blobs
-are ranked in Python (after one notice), so semantic memory still works, only slower.
+embedding model. Ranking is sqlite-vec's `vec_distance_cosine` in SQL: loaded into the store's
+own sqlite3 connection where this Python allows extensions, else into a read-only apsw
+connection to the same file. Where neither can load it, the same blobs are ranked in Python
+(after one notice), so semantic memory still works, only slower.
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 import struct
+import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 from runtime.notices import notice_once
 from runtime.store import Store
@@ -22,7 +25,8 @@ FINISHED = "r.status IN ('succeeded', 'failed', 'cancelled')"
 PYTHON_SCAN_LIMIT = 5000
 """Vectors ranked in Python without sqlite-vec: the most recent ones only."""
 
-_loaded: weakref.WeakKeyDictionary[Store, bool] = weakref.WeakKeyDictionary()
+_Runner = Callable[[str, list[Any]], list[tuple[Any, ...]]]
+_runners: weakref.WeakKeyDictionary[Store, tuple[str, _Runner] | None] = weakref.WeakKeyDictionary()
 
 
 def pack(vector: Sequence[float]) -> bytes:
@@ -33,33 +37,82 @@ def unpack(blob: bytes) -> list[float]:
     return list(struct.unpack(f"<{len(blob) // 4}f", blob))
 
 
-def sqlite_vec(store: Store) -> bool:
-    """Whether sqlite-vec is loaded into `store`'s connection (tried once per store)."""
-    if store in _loaded:
-        return _loaded[store]
-    reason = ""
-    try:
-        import sqlite_vec as vec
+def _in_store(store: Store) -> _Runner:
+    """sqlite-vec loaded into the store's own connection (Pythons whose sqlite3 loads extensions)."""
+    import sqlite_vec as vec
 
+    with store.snapshot() as c:
+        c.enable_load_extension(True)  # AttributeError where sqlite3 was built without it
+        try:
+            vec.load(c)
+        finally:
+            c.enable_load_extension(False)
+
+    def run(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
         with store.snapshot() as c:
-            c.enable_load_extension(True)
-            try:
-                vec.load(c)
-            finally:
-                c.enable_load_extension(False)
-    except ImportError:
-        reason = "the sqlite-vec package is not installed"
-    except AttributeError:
-        reason = "this Python's sqlite3 was built without extension loading"
-    except sqlite3.Error as e:
-        reason = str(e)
-    _loaded[store] = not reason
-    if reason:
+            return [tuple(r) for r in c.execute(sql, args).fetchall()]
+
+    return run
+
+
+def _through_apsw(store: Store) -> _Runner:
+    """sqlite-vec in a read-only apsw connection to the same file: pyenv's and many distributions'
+    Pythons build sqlite3 without extension loading, apsw always has it. WAL lets it read what
+    the store's connection committed."""
+    import apsw
+    import sqlite_vec as vec
+
+    if not Path(store.path).is_file():
+        raise FileNotFoundError(store.path)
+    conn = apsw.Connection(str(store.path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.set_busy_timeout(5000)
+    conn.enable_load_extension(True)
+    conn.load_extension(vec.loadable_path())
+    conn.enable_load_extension(False)
+    lock = threading.Lock()
+    weakref.finalize(store, conn.close)
+
+    def run(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
+        with lock:
+            return [tuple(r) for r in conn.execute(sql, args)]
+
+    return run
+
+
+def sql_engine(store: Store) -> str | None:
+    """How sqlite-vec ranks `store`'s vectors: "sqlite3", "apsw", or None when it cannot be
+    loaded here (then they are ranked in Python, after one notice). Tried once per store."""
+    found = _runner(store)
+    return found[0] if found else None
+
+
+def sqlite_vec(store: Store) -> bool:
+    """Whether sqlite-vec ranks `store`'s vectors in SQL."""
+    return _runner(store) is not None
+
+
+def _runner(store: Store) -> tuple[str, _Runner] | None:
+    if store in _runners:
+        return _runners[store]
+    reasons = []
+    found: tuple[str, _Runner] | None = None
+    for name, make in (("sqlite3", _in_store), ("apsw", _through_apsw)):
+        try:
+            found = (name, make(store))
+            break
+        except ImportError as e:
+            reasons.append(f"{name}: the {e.name} package is not installed")
+        except AttributeError:
+            reasons.append(f"{name}: this Python's sqlite3 was built without extension loading")
+        except Exception as e:  # apsw.Error, sqlite3.Error, a store that is not a file
+            reasons.append(f"{name}: {e}")
+    _runners[store] = found
+    if found is None:
         notice_once(
             "sqlite-vec",
-            f"sqlite-vec could not be loaded ({reason}); semantic memory ranks its vectors in Python instead.",
+            f"sqlite-vec could not be loaded ({'; '.join(reasons)}); semantic memory ranks its vectors in Python instead.",
         )
-    return not reason
+    return found
 
 
 def missing(store: Store, model: str, limit: int) -> list[tuple[str, str]]:
@@ -93,13 +146,13 @@ def nearest(
     marks = ",".join("?" * len(skip))
     where = f"v.model = ? AND v.dim = ? AND {FINISHED} AND r.forgotten_at IS NULL AND r.id NOT IN ({marks})"
     args = [model, len(vector), *skip]
-    if sqlite_vec(store):
-        with store.snapshot() as c:
-            rows = c.execute(
-                f"""SELECT v.run_id, vec_distance_cosine(v.embedding, ?) AS d FROM memory_vectors v
-                    JOIN runs r ON r.id = v.run_id WHERE {where} ORDER BY d, r.created_at DESC LIMIT ?""",
-                [pack(vector), *args, limit],
-            ).fetchall()
+    found = _runner(store)
+    if found is not None:
+        rows = found[1](
+            f"""SELECT v.run_id, vec_distance_cosine(v.embedding, ?) AS d FROM memory_vectors v
+                JOIN runs r ON r.id = v.run_id WHERE {where} ORDER BY d, r.created_at DESC LIMIT ?""",
+            [pack(vector), *args, limit],
+        )
         return [(r[0], float(r[1])) for r in rows]
     with store.snapshot() as c:
         rows = c.execute(

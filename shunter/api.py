@@ -45,6 +45,8 @@ async def _probe(store: Store, request: str, ctx: RunContext, models: ModelProvi
         return None
     try:
         return await embed_request(store, request, embedder)
+    except RunCancelled:
+        return None  # planning sees the token next and ends the run as cancelled, keeping its record
     finally:
         await embedder.aclose()
 

@@ -15,8 +15,10 @@ from router.calibration import history_stats
 from router.memory import planner_memory, similar_requests
 from router.recall import embed_request, recall
 from runtime import vectors
-from runtime.config import ModelSettings, Settings
+from runtime.config import LimitSettings, ModelSettings, Settings
+from runtime.context import RunContext
 from runtime.embeddings import ServerEmbedder, make_embedder
+from runtime.errors import RunCancelled
 from runtime.local_embeddings import LocalEmbedder
 from runtime.notices import forget_notices
 from runtime.store import Store
@@ -251,3 +253,61 @@ async def test_the_local_model_ranks_a_paraphrase_above_a_keyword_match(tmp_path
         assert fused[0] == para and set(fused) == {para, keyword, fixtures}
         memory = planner_memory(store, QUERY, None, probe=await embed_request(store, QUERY, LocalEmbedder()))
         assert memory.index(PARAPHRASE) < memory.index(KEYWORD)
+
+
+def run_context(tmp_path, server, **limits) -> RunContext:
+    settings = settings_for(server)
+    settings.limits = LimitSettings(**limits)
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    return RunContext.create(tmp_path / "ws", settings)
+
+
+async def test_a_transient_embedding_failure_is_retried_by_the_one_retry_layer(tmp_path, test_server):
+    test_server.embedding_failures = [503]
+    ctx = run_context(tmp_path, test_server)
+    with Store(tmp_path / "state.db") as store:
+        (para,) = add_runs(store, PARAPHRASE)
+        found = await hybrid(store, QUERY, ServerEmbedder(ctx.settings, ctx=ctx))
+    assert [r["id"] for r in found] == [para]
+    assert len(embedding_requests(test_server)) == 2  # the 503, then the retry
+    assert ctx.usage.by_agent["memory"].requests == 1 and ctx.breaker.failures == 0
+    events = [json.loads(line) for line in (ctx.state_dir / "logs" / "events.jsonl").read_text().splitlines()]
+    names = [(e["event"], e.get("agent")) for e in events if e["event"].startswith("model.")]
+    assert names == [("model.request", "memory"), ("model.retry", "memory"), ("model.response", "memory")]
+    ctx.close()
+
+
+async def test_a_usage_limit_is_checked_before_the_embedding_call(tmp_path, test_server, notices):
+    ctx = run_context(tmp_path, test_server, max_requests=1)
+    ctx.usage.record_response("scripted", input_tokens=10, output_tokens=1)  # the one request is spent
+    with Store(tmp_path / "state.db") as store:
+        _, keyword = add_runs(store, PARAPHRASE, KEYWORD)
+        probe = await embed_request(store, QUERY, ServerEmbedder(ctx.settings, ctx=ctx))
+        assert probe is None and [r["id"] for r in recall(store, QUERY, 3)] == [keyword]
+    assert embedding_requests(test_server) == [] and ctx.usage.total.requests == 1
+    assert any("usage limit" in m and "full-text" in m for m in notices)
+    ctx.close()
+
+
+async def test_a_cancelled_run_asks_for_no_embedding(tmp_path, test_server):
+    ctx = run_context(tmp_path, test_server)
+    ctx.cancel.cancel()
+    with Store(tmp_path / "state.db") as store:
+        add_runs(store, PARAPHRASE)
+        with pytest.raises(RunCancelled):
+            await embed_request(store, QUERY, ServerEmbedder(ctx.settings, ctx=ctx))
+    assert embedding_requests(test_server) == []
+    ctx.close()
+
+
+async def test_sqlite_vec_ranks_in_sql_as_the_python_fallback_does(tmp_path, test_server, monkeypatch):
+    with Store(tmp_path / "state.db") as store:
+        add_runs(store, PARAPHRASE, KEYWORD, UNRELATED, "tidy the imports in utils")
+        probe = await embed_request(store, QUERY, ServerEmbedder(settings_for(test_server)))
+        # This Python's sqlite3 may not load extensions (pyenv's does not): then apsw does.
+        assert probe is not None and vectors.sql_engine(store) in ("sqlite3", "apsw")
+        in_sql = vectors.nearest(store, probe.key, probe.vector, 10, set())
+        monkeypatch.setitem(vectors._runners, store, None)
+        in_python = vectors.nearest(store, probe.key, probe.vector, 10, set())
+    assert [r for r, _ in in_sql] == [r for r, _ in in_python] and len(in_sql) == 4
+    assert all(math.isclose(a, b, abs_tol=1e-5) for (_, a), (_, b) in zip(in_sql, in_python, strict=True))
