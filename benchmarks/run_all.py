@@ -33,7 +33,7 @@ BENCHMARKS = [
     "cancel_latency",
     "estimate_accuracy",
 ]
-EXTRAS = ["policy_corpus", "pathscope_corpus", "estimate_calibration"]
+EXTRAS = ["policy_corpus", "pathscope_corpus", "estimate_calibration", "memory_recall"]
 """Scripts other parts of the project keep here (security corpora, estimate calibration): run
 too when present, listed but not part of the headline table."""
 README = Path(__file__).resolve().parent / "README.md"

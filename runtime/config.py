@@ -146,7 +146,7 @@ class MemorySettings(_Section):
 
     embedder: Literal["server", "local", "off"] = "server"
     """server: the model endpoint's /v1/embeddings; local: sentence-transformers on this machine
-    (the local-embed extra); off: full-text search only."""
+    (the local-embeddings extra); off: full-text search only."""
     embedding_model: str = "text-embedding-3-small"
     """The server's embedding model (OpenAI's by default; name one your local server has)."""
     local_model: str | None = None
