@@ -18,12 +18,15 @@ from router.calibration import history_stats
 from router.changes import changed_since
 from router.locks import RunLock
 from router.lookup import RefusedError, find_run, record_from_row, shown_status
+from router.memory import comparable_runs
 from router.overrides import apply_saved_overrides, without_secrets
+from router.recall import embed_request
 from router.recorder import RunRecorder
 from router.records import RunResult, SubtaskRecord
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
 from runtime.context import RunContext
+from runtime.embeddings import Embedder
 from runtime.store import Store
 from runtime.usage import Usage
 from tools.pathscope import PathScope
@@ -146,20 +149,25 @@ async def resume(
     *,
     force: bool = False,
     listeners: Sequence[Listener] = (),
+    embedder: Embedder | None = None,
 ) -> RunResult:
     """Continue the run `ctx.run_id`: succeeded subtasks are kept and feed the rest; every other
-    subtask runs again from its start. Make ctx with the run's id (prepare(..., run_id=...))."""
+    subtask runs again from its start. Make ctx with the run's id (prepare(..., run_id=...)).
+    `embedder` serves memory when the run has to be planned again."""
     recorder, row, done = reopen(store, ctx, force=force)
     models = recorder.wrap(models)
     try:
         if row["plan"] is None:  # the process died while planning: plan again
+            probe = await embed_request(store, row["request"], embedder)
             planned = await plan_request(
                 row["request"],
                 ctx,
                 agents,
                 models,
-                memory=recorder.memory(row["request"]),
-                history=history_stats(store),
+                memory=recorder.memory(row["request"], probe),
+                history=history_stats(
+                    store, comparable=comparable_runs(store, row["request"], probe, [row["id"]])
+                ),
             )
             recorder.planned(planned)
         else:

@@ -303,9 +303,20 @@ async def resume(
         if approve is not None:
             ctx.approve = approve
         async with _models(model, ctx.settings) as models:
-            return await resume_run(
-                store, ctx, agents or default_agents(), models, force=force, listeners=listeners or []
-            )
+            embedder = make_embedder(ctx.settings, ctx, server=isinstance(models, OpenAIProvider))
+            try:
+                return await resume_run(
+                    store,
+                    ctx,
+                    agents or default_agents(),
+                    models,
+                    force=force,
+                    listeners=listeners or [],
+                    embedder=embedder,
+                )
+            finally:
+                if embedder is not None:
+                    await embedder.aclose()
     finally:  # what this call opened, it closes: the log sink, the store, the HTTP client
         if owned_ctx is not None:
             owned_ctx.close()

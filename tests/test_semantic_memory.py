@@ -311,3 +311,20 @@ async def test_sqlite_vec_ranks_in_sql_as_the_python_fallback_does(tmp_path, tes
         in_python = vectors.nearest(store, probe.key, probe.vector, 10, set())
     assert [r for r, _ in in_sql] == [r for r, _ in in_python] and len(in_sql) == 4
     assert all(math.isclose(a, b, abs_tol=1e-5) for (_, a), (_, b) in zip(in_sql, in_python, strict=True))
+
+
+def test_memory_config_picks_the_embedder_for_memory_search(test_server, project):
+    test_server.handler = brain
+    run = shunter(["run", PARAPHRASE, "--yes", "--json", "-w", str(project)], test_server)
+    run_id = json.loads(run.stdout)["run_id"]
+    config = project / ".shunter" / "config.toml"
+    config.write_text('[memory]\nembedder = "off"\n')
+    before = len(embedding_requests(test_server))
+    off = json.loads(shunter(["memory", "search", QUERY, "--json", "-w", str(project)], test_server).stdout)
+    assert off["mode"] == "full-text" and off["results"] == []  # no word in common
+    assert len(embedding_requests(test_server)) == before
+    config.write_text('[memory]\nembedder = "local"\n')
+    local = json.loads(shunter(["memory", "search", QUERY, "--json", "-w", str(project)], test_server).stdout)
+    assert local["mode"] == "hybrid" and local["embedder"] == "local:all-MiniLM-L6-v2"
+    assert [r["run_id"] for r in local["results"]] == [run_id] and local["usage"]["requests"] == 0
+    assert len(embedding_requests(test_server)) == before  # the local model asks no server
