@@ -89,12 +89,20 @@ class ServerEmbedder:
         try:
             reservation = self.usage.reserve(tokens, self.model, 0, min_output=0) if self.usage else None
         except UsageLimitExceeded as e:
-            self._off(f"embedding {tokens} tokens would pass a usage limit: {e}", key="limit")
+            self._off(
+                f"Semantic memory is off for now: embedding the request ({tokens} tokens) would pass "
+                f"the run's usage limit ({e}); memory uses full-text search.",
+                key="limit",
+            )
             return None
         try:
             return await self._retried(texts, tokens)
         except (CircuitOpenError, ModelError) as e:
-            self._off(str(e))
+            self._off(
+                f"Semantic memory is off for now: the model server at {self.shown_url} gave no "
+                f"embeddings ({e}); memory uses full-text search. Set [memory] embedding_model to a "
+                'model it serves, or embedder = "local" or "off".'
+            )
             return None
         finally:
             if reservation is not None and self.usage is not None:
@@ -109,14 +117,12 @@ class ServerEmbedder:
                 breaker.before_call()
             try:
                 resp = await guard(self._client.embeddings.create(model=self.model, input=texts))
-            except (openai.APIError, TransientModelError) as e:
-                mapped = self._mapped(e) if isinstance(e, openai.APIError) else e
-                if breaker is not None:
-                    (
-                        breaker.on_failure
-                        if isinstance(mapped, TransientModelError)
-                        else breaker.release_probe
-                    )()
+            except openai.APIError as e:
+                mapped = self._mapped(e)
+                if breaker is not None and isinstance(mapped, TransientModelError):
+                    breaker.on_failure()
+                elif breaker is not None:
+                    breaker.release_probe()
                 raise mapped from e
             except BaseException:
                 if breaker is not None:
@@ -156,7 +162,7 @@ class ServerEmbedder:
 
     def _mapped(self, e: openai.APIError) -> ModelError:
         if isinstance(e, openai.APITimeoutError):
-            return TransientModelError(f"The embeddings request to {self.shown_url} timed out.")
+            return TransientModelError("the embeddings request timed out")
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
             detail = self._redact(str(e.message))
@@ -169,15 +175,11 @@ class ServerEmbedder:
             return ModelError(f"it answered {status} to /embeddings for {self.model!r}", status=status)
         return TransientModelError(f"the embeddings request could not reach it ({e.__cause__ or e})")
 
-    def _off(self, why: str, key: str = "server") -> None:
+    def _off(self, text: str, key: str = "server") -> None:
+        """No more embedding calls from this embedder; `text` said once per process."""
         self.available = False
-        self._emit("memory.embeddings_off", level="WARNING", reason=why)
-        notice_once(
-            f"embeddings:{key}:{self.shown_url}:{self.model}",
-            f"Semantic memory is off for now: the model server at {self.shown_url} gave no embeddings ({why}); "
-            "memory uses full-text search. Set [memory] embedding_model to a model it serves, "
-            'or embedder = "local" or "off".',
-        )
+        self._emit("memory.embeddings_off", level="WARNING", reason=text)
+        notice_once(f"embeddings:{key}:{self.shown_url}:{self.model}", text)
 
     def _emit(self, event: str, level: str = "INFO", **data: object) -> None:
         if self.ctx is not None:

@@ -15,7 +15,7 @@ from router.calibration import history_stats
 from router.memory import planner_memory, similar_requests
 from router.recall import embed_request, recall
 from runtime import vectors
-from runtime.config import LimitSettings, ModelSettings, Settings
+from runtime.config import LimitSettings, ModelSettings, RetrySettings, Settings
 from runtime.context import RunContext
 from runtime.embeddings import ServerEmbedder, make_embedder
 from runtime.errors import RunCancelled
@@ -328,3 +328,20 @@ def test_memory_config_picks_the_embedder_for_memory_search(test_server, project
     assert local["mode"] == "hybrid" and local["embedder"] == "local:all-MiniLM-L6-v2"
     assert [r["run_id"] for r in local["results"]] == [run_id] and local["usage"]["requests"] == 0
     assert len(embedding_requests(test_server)) == before  # the local model asks no server
+
+
+async def test_a_server_failing_past_its_retries_leaves_memory_on_full_text(tmp_path, test_server, notices):
+    test_server.embedding_failures = [503, 503, 503]
+    ctx = run_context(tmp_path, test_server)
+    ctx.settings.retry = RetrySettings(attempts=2)
+    embedder = ServerEmbedder(ctx.settings, ctx=ctx)
+    with Store(tmp_path / "state.db") as store:
+        _, keyword = add_runs(store, PARAPHRASE, KEYWORD)
+        assert await embed_request(store, QUERY, embedder) is None
+        assert await embed_request(store, QUERY, embedder) is None  # off for this run: no third call
+        assert [r["id"] for r in recall(store, QUERY, 3)] == [keyword]
+    assert len(embedding_requests(test_server)) == 2 and ctx.usage.total.requests == 0
+    said = [m for m in notices if m.startswith("Semantic memory is off")]  # not the event log's lines
+    assert len(said) == 1 and "503" in said[0] and TEST_API_KEY not in said[0]
+    await embedder.aclose()
+    ctx.close()
