@@ -38,8 +38,8 @@ class Probe:
 async def embed_request(store: Store, request: str, embedder: Embedder | None) -> Probe | None:
     """`request`'s vector (None without an embedder or when it is unavailable); stores the
     vectors of the runs that lacked one on the way."""
-    if embedder is None:
-        return None
+    if embedder is None or not vectors.anything_to_recall(store):
+        return None  # a first run pays for no embedding: there is nothing to compare it with
     todo = vectors.missing(store, embedder.key, BACKFILL)
     got = await embedder.embed([request, *(text for _, text in todo)])
     if got is None:

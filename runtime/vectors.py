@@ -2,9 +2,9 @@
 
 Vectors are float32 blobs in `memory_vectors`, the layout sqlite-vec reads, one per run and
 embedding model. Ranking is sqlite-vec's `vec_distance_cosine` in SQL: loaded into the store's
-own sqlite3 connection where this Python allows extensions, else into a read-only apsw
-connection to the same file. Where neither can load it, the same blobs are ranked in Python
-(after one notice), so semantic memory still works, only slower.
+own sqlite3 connection where this Python allows extensions, else into an in-memory apsw
+database the newest vectors are copied into. Where neither can load it, the same blobs are
+ranked in Python (after one notice), so semantic memory still works, only slower.
 """
 
 from __future__ import annotations
@@ -14,19 +14,17 @@ import struct
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runtime.notices import notice_once
 from runtime.store import Store
 
 FINISHED = "r.status IN ('succeeded', 'failed', 'cancelled')"
-PYTHON_SCAN_LIMIT = 5000
-"""Vectors ranked in Python without sqlite-vec: the most recent ones only."""
+SCAN_LIMIT = 5000
+"""Vectors ranked outside the store (sqlite-vec in memory, or Python): the most recent ones only."""
 
-_Runner = Callable[[str, list[Any]], list[tuple[Any, ...]]]
-_runners: weakref.WeakKeyDictionary[Store, tuple[str, _Runner] | None] = weakref.WeakKeyDictionary()
+_engines: weakref.WeakKeyDictionary[Store, tuple[str, Any] | None] = weakref.WeakKeyDictionary()
 
 
 def pack(vector: Sequence[float]) -> bytes:
@@ -37,7 +35,7 @@ def unpack(blob: bytes) -> list[float]:
     return list(struct.unpack(f"<{len(blob) // 4}f", blob))
 
 
-def _in_store(store: Store) -> _Runner:
+def _in_store(store: Store) -> None:
     """sqlite-vec loaded into the store's own connection (Pythons whose sqlite3 loads extensions)."""
     import sqlite_vec as vec
 
@@ -48,71 +46,86 @@ def _in_store(store: Store) -> _Runner:
         finally:
             c.enable_load_extension(False)
 
-    def run(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
-        with store.snapshot() as c:
-            return [tuple(r) for r in c.execute(sql, args).fetchall()]
 
-    return run
+class _MemoryVec:
+    """sqlite-vec in an in-memory apsw database, for Pythons whose sqlite3 cannot load
+    extensions (pyenv's, some distributions'). Never the store's file: a second SQLite library
+    with the same file open in one process breaks SQLite's POSIX locks and can corrupt it."""
 
+    def __init__(self) -> None:
+        import apsw
+        import sqlite_vec as vec
 
-def _through_apsw(store: Store) -> _Runner:
-    """sqlite-vec in a read-only apsw connection to the same file: pyenv's and many distributions'
-    Pythons build sqlite3 without extension loading, apsw always has it. WAL lets it read what
-    the store's connection committed."""
-    import apsw
-    import sqlite_vec as vec
+        self.conn = apsw.Connection(":memory:")
+        self.conn.enable_load_extension(True)
+        self.conn.load_extension(vec.loadable_path())
+        self.conn.enable_load_extension(False)
+        self.conn.execute("CREATE TABLE candidates (n INTEGER, run_id TEXT, embedding BLOB)")
+        self.lock = threading.Lock()
 
-    if not Path(store.path).is_file():
-        raise FileNotFoundError(store.path)
-    conn = apsw.Connection(str(store.path), flags=apsw.SQLITE_OPEN_READONLY)
-    conn.set_busy_timeout(5000)
-    conn.enable_load_extension(True)
-    conn.load_extension(vec.loadable_path())
-    conn.enable_load_extension(False)
-    lock = threading.Lock()
-    weakref.finalize(store, conn.close)
-
-    def run(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
-        with lock:
-            return [tuple(r) for r in conn.execute(sql, args)]
-
-    return run
+    def rank(self, rows: list[tuple[str, bytes]], vector: bytes, limit: int) -> list[tuple[str, float]]:
+        with self.lock:
+            self.conn.execute("DELETE FROM candidates")
+            self.conn.executemany(
+                "INSERT INTO candidates VALUES (?, ?, ?)", [(n, r[0], r[1]) for n, r in enumerate(rows)]
+            )
+            got = self.conn.execute(
+                "SELECT run_id, vec_distance_cosine(embedding, ?) AS d FROM candidates ORDER BY d, n LIMIT ?",
+                (vector, limit),
+            )
+            return [(r[0], float(r[1])) for r in got]
 
 
 def sql_engine(store: Store) -> str | None:
-    """How sqlite-vec ranks `store`'s vectors: "sqlite3", "apsw", or None when it cannot be
-    loaded here (then they are ranked in Python, after one notice). Tried once per store."""
-    found = _runner(store)
+    """Where sqlite-vec ranks `store`'s vectors: "sqlite3" (in the store, over all of them),
+    "apsw" (in memory, over the newest SCAN_LIMIT), or None when it cannot be loaded here (then
+    they are ranked in Python, after one notice). Tried once per store."""
+    found = _engine(store)
     return found[0] if found else None
 
 
 def sqlite_vec(store: Store) -> bool:
-    """Whether sqlite-vec ranks `store`'s vectors in SQL."""
-    return _runner(store) is not None
+    """Whether sqlite-vec ranks `store`'s vectors."""
+    return _engine(store) is not None
 
 
-def _runner(store: Store) -> tuple[str, _Runner] | None:
-    if store in _runners:
-        return _runners[store]
+def _engine(store: Store) -> tuple[str, Any] | None:
+    if store in _engines:
+        return _engines[store]
     reasons = []
-    found: tuple[str, _Runner] | None = None
-    for name, make in (("sqlite3", _in_store), ("apsw", _through_apsw)):
+    found: tuple[str, Any] | None = None
+    try:
+        _in_store(store)
+        found = ("sqlite3", None)
+    except ImportError as e:
+        reasons.append(f"the {e.name} package is not installed")
+    except AttributeError:
+        reasons.append("this Python's sqlite3 was built without extension loading")
+    except Exception as e:  # sqlite3.Error: the extension would not load
+        reasons.append(str(e))
+    if found is None:
         try:
-            found = (name, make(store))
-            break
+            found = ("apsw", _MemoryVec())
         except ImportError as e:
-            reasons.append(f"{name}: the {e.name} package is not installed")
-        except AttributeError:
-            reasons.append(f"{name}: this Python's sqlite3 was built without extension loading")
-        except Exception as e:  # apsw.Error, sqlite3.Error, a store that is not a file
-            reasons.append(f"{name}: {e}")
-    _runners[store] = found
+            reasons.append(f"the {e.name} package is not installed")
+        except Exception as e:  # apsw.Error
+            reasons.append(f"apsw: {e}")
+    _engines[store] = found
     if found is None:
         notice_once(
             "sqlite-vec",
             f"sqlite-vec could not be loaded ({'; '.join(reasons)}); semantic memory ranks its vectors in Python instead.",
         )
     return found
+
+
+def anything_to_recall(store: Store) -> bool:
+    """Whether any finished run is remembered: with none, there is nothing to embed a request against."""
+    with store.snapshot() as c:
+        row = c.execute(
+            f"SELECT 1 FROM runs r WHERE {FINISHED} AND r.forgotten_at IS NULL LIMIT 1"
+        ).fetchone()
+    return row is not None
 
 
 def missing(store: Store, model: str, limit: int) -> list[tuple[str, str]]:
@@ -146,20 +159,23 @@ def nearest(
     marks = ",".join("?" * len(skip))
     where = f"v.model = ? AND v.dim = ? AND {FINISHED} AND r.forgotten_at IS NULL AND r.id NOT IN ({marks})"
     args = [model, len(vector), *skip]
-    found = _runner(store)
-    if found is not None:
-        rows = found[1](
-            f"""SELECT v.run_id, vec_distance_cosine(v.embedding, ?) AS d FROM memory_vectors v
-                JOIN runs r ON r.id = v.run_id WHERE {where} ORDER BY d, r.created_at DESC LIMIT ?""",
-            [pack(vector), *args, limit],
-        )
+    engine = _engine(store)
+    if engine is not None and engine[0] == "sqlite3":
+        with store.snapshot() as c:
+            rows = c.execute(
+                f"""SELECT v.run_id, vec_distance_cosine(v.embedding, ?) AS d FROM memory_vectors v
+                    JOIN runs r ON r.id = v.run_id WHERE {where} ORDER BY d, r.created_at DESC LIMIT ?""",
+                [pack(vector), *args, limit],
+            ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
     with store.snapshot() as c:
         rows = c.execute(
             f"""SELECT v.run_id, v.embedding FROM memory_vectors v JOIN runs r ON r.id = v.run_id
                 WHERE {where} ORDER BY r.created_at DESC LIMIT ?""",
-            [*args, PYTHON_SCAN_LIMIT],
+            [*args, SCAN_LIMIT],
         ).fetchall()
+    if engine is not None:
+        return engine[1].rank([(r[0], r[1]) for r in rows], pack(vector), limit)
     scored = [(r[0], cosine_distance(vector, unpack(r[1]))) for r in rows]
     scored.sort(key=lambda pair: pair[1])  # stable: ties keep the newest first
     return scored[:limit]

@@ -233,15 +233,16 @@ def test_memory_search_cli_shows_what_the_planner_sees_and_forget_removes_it(tes
     assert f"Request: {PARAPHRASE}" in data["memory"] and data["usage"]["requests"] == 1
     text = shunter(["memory", "search", QUERY, "-w", str(project)], test_server)
     assert f"Request: {PARAPHRASE}" in text.stdout and "embeddings" in text.stderr
+    test_server.embeddings = False
+    flat = shunter(["memory", "search", PARAPHRASE, "--json", "-w", str(project)], test_server)
+    assert json.loads(flat.stdout)["mode"] == "full-text" and "Semantic memory is off" in flat.stderr
+    test_server.embeddings = True
     gone = shunter(["memory", "forget", run_id[:6], "-w", str(project)], test_server)
     assert gone.returncode == 0 and run_id in gone.stdout
     after = json.loads(shunter(["memory", "search", QUERY, "--json", "-w", str(project)], test_server).stdout)
     assert after["results"] == [] and after["memory"] == ""
     bad = shunter(["memory", "forget", "nope", "--json", "-w", str(project)], test_server)
     assert bad.returncode != 0 and "No run 'nope'" in json.loads(bad.stdout)["error"]
-    test_server.embeddings = False
-    flat = shunter(["memory", "search", PARAPHRASE, "--json", "-w", str(project)], test_server)
-    assert json.loads(flat.stdout)["mode"] == "full-text" and "Semantic memory is off" in flat.stderr
 
 
 async def test_the_local_model_ranks_a_paraphrase_above_a_keyword_match(tmp_path):
@@ -304,10 +305,10 @@ async def test_sqlite_vec_ranks_in_sql_as_the_python_fallback_does(tmp_path, tes
     with Store(tmp_path / "state.db") as store:
         add_runs(store, PARAPHRASE, KEYWORD, UNRELATED, "tidy the imports in utils")
         probe = await embed_request(store, QUERY, ServerEmbedder(settings_for(test_server)))
-        # This Python's sqlite3 may not load extensions (pyenv's does not): then apsw does.
+        # This Python's sqlite3 may not load extensions (pyenv's does not): then apsw in memory does.
         assert probe is not None and vectors.sql_engine(store) in ("sqlite3", "apsw")
         in_sql = vectors.nearest(store, probe.key, probe.vector, 10, set())
-        monkeypatch.setitem(vectors._runners, store, None)
+        monkeypatch.setitem(vectors._engines, store, None)
         in_python = vectors.nearest(store, probe.key, probe.vector, 10, set())
     assert [r for r, _ in in_sql] == [r for r, _ in in_python] and len(in_sql) == 4
     assert all(math.isclose(a, b, abs_tol=1e-5) for (_, a), (_, b) in zip(in_sql, in_python, strict=True))
@@ -345,3 +346,10 @@ async def test_a_server_failing_past_its_retries_leaves_memory_on_full_text(tmp_
     assert len(said) == 1 and "503" in said[0] and TEST_API_KEY not in said[0]
     await embedder.aclose()
     ctx.close()
+
+
+async def test_a_first_run_pays_for_no_embedding(tmp_path, test_server):
+    with Store(tmp_path / "state.db") as store:
+        add_runs(store, PARAPHRASE, status="running")  # not finished: nothing to recall yet
+        assert await embed_request(store, QUERY, ServerEmbedder(settings_for(test_server))) is None
+    assert embedding_requests(test_server) == []
