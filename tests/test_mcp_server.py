@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.server_fixtures import TEST_API_KEY
+from runtime.testserver import Slow, ToolCalls
+from tests.mcp_fixtures import mcp_env
 from tests.test_cli import PLAN, brain
-
-
-def _env(server) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SHUNTER_"))}
-    env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=TEST_API_KEY, SHUNTER_MODEL="scripted")
-    return env
 
 
 def _client(server, project: Path, *flags: str, **kw) -> Client:
     args = ["-m", "shunter.cli", "mcp", "-w", str(project), *flags]
-    return Client(StdioServerParameters(command=sys.executable, args=args, env=_env(server)), **kw)
+    return Client(StdioServerParameters(command=sys.executable, args=args, env=mcp_env(server)), **kw)
 
 
 @pytest.fixture
@@ -100,3 +96,91 @@ def test_a_non_loopback_http_host_is_refused_in_one_sentence(project):
     )
     assert out.returncode == 2
     assert "--allow-remote" in out.stderr and "Traceback" not in out.stderr
+
+
+def _answering(action: str, asked: list[str], **content):
+    async def elicit(context, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action=action, content=content or None)
+
+    return elicit
+
+
+async def test_an_accepted_elicitation_approves_the_side_effect(test_server, project):
+    test_server.handler = brain
+    asked: list[str] = []
+    elicit = _answering("accept", asked, approve=True, always=False)
+    async with _client(test_server, project, mode="legacy", elicitation_callback=elicit) as c:
+        r = await c.call_tool("run", {"request": "summarise a and b"})
+    data = r.structured_content
+    assert not r.is_error and data["status"] == "succeeded", data
+    assert (project / "summary.txt").read_text() == "a and b\n"
+    assert len(asked) == 1 and "write_file" in asked[0] and "summary.txt" in asked[0]
+    assert [(d["tool"], d["approved"], d["reason"]) for d in data["approvals"]] == [
+        ("write_file", True, "approved by the user")
+    ]
+
+
+@pytest.mark.parametrize("answer", [{"action": "decline"}, {"action": "accept", "approve": False}])
+async def test_a_declined_elicitation_refuses_the_side_effect(test_server, project, answer):
+    test_server.handler = brain
+    asked: list[str] = []
+    elicit = _answering(answer.pop("action"), asked, **answer)
+    async with _client(test_server, project, mode="legacy", elicitation_callback=elicit) as c:
+        r = await c.call_tool("run", {"request": "summarise a and b"})
+    data = r.structured_content
+    assert len(asked) == 1
+    assert not (project / "summary.txt").exists()
+    refused = [d for d in data["approvals"] if not d["approved"]]
+    assert [d["tool"] for d in refused] == ["write_file"]
+    assert refused[0]["reason"].startswith("refused by the user")
+    assert "--yes" not in r.content[0].text  # the user said no; no hint to go around them
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_client_without_elicitation_is_refused_side_effects(test_server, project, mode):
+    test_server.handler = brain
+    async with _client(test_server, project, mode=mode) as c:
+        r = await c.call_tool("run", {"request": "summarise a and b"})
+    data = r.structured_content
+    assert not (project / "summary.txt").exists()
+    (refused,) = [d for d in data["approvals"] if not d["approved"]]
+    assert refused["tool"] == "write_file" and "cannot be asked" in refused["reason"]
+    assert "start `shunter mcp` with --yes" in r.content[0].text
+
+
+def slow_writer(body: dict):
+    """The brain, except that writing summary.txt takes a minute: long enough to cancel it."""
+    reply = brain(body)
+    if isinstance(reply, ToolCalls) and "Write summary.txt" in body["messages"][1]["content"]:
+        return Slow(60, reply)
+    return reply
+
+
+async def test_cancelling_the_request_cancels_the_run_and_keeps_finished_subtasks(test_server, project):
+    test_server.handler = slow_writer
+    progress: list[str] = []
+    async with _client(test_server, project, "--yes") as c:
+        with anyio.CancelScope() as scope:
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                progress.append(message or "")
+                if "t3 (file) running" in (message or ""):
+                    scope.cancel()  # t1 and t2 are done, t3 waits on its slow model call
+
+            with anyio.fail_after(60):
+                await c.call_tool("run", {"request": "summarise a and b"}, progress_callback=on_progress)
+        assert scope.cancelled_caught
+        run_id = progress[0].split()[1].rstrip(":")
+        with anyio.fail_after(30):  # the server records the cancelled run before it answers again
+            while (runs := (await c.call_tool("runs", {})).structured_content["runs"])[0][
+                "status"
+            ] == "running":
+                await anyio.sleep(0.1)
+        shown = (await c.call_tool("show", {"run_id": run_id})).structured_content
+    assert runs[0]["run_id"] == run_id and runs[0]["status"] == "cancelled"
+    by_id = {s["id"]: s for s in shown["subtasks"]}
+    assert by_id["t1"]["status"] == by_id["t2"]["status"] == "succeeded"
+    assert by_id["t1"]["result"] and by_id["t2"]["result"]
+    assert by_id["t3"]["status"] == "cancelled"
+    assert not (project / "summary.txt").exists()
