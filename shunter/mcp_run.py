@@ -26,7 +26,7 @@ from runtime.store import Store
 from shunter import render
 from shunter.api import run as api_run
 from shunter.approve import shown
-from shunter.commands import _check_budget_can_be_enforced, _overrides
+from shunter.commands import check_budget_can_be_enforced, flag_overrides
 from shunter.wiring import OpenAIProvider, check_workspace, make_context, settings_for
 
 _FINISHED = ("succeeded", "failed", "skipped", "cancelled", "limit")
@@ -144,11 +144,11 @@ class RunTool:
         self.workspace, self.yes, self.model = workspace, yes, model
 
     def _context(self, max_cost: float | None, max_parallel: int | None) -> RunContext:
-        overrides = _overrides(self.model, max_parallel, max_cost)
+        overrides = flag_overrides(self.model, max_parallel, max_cost)
         ws = check_workspace(self.workspace)
         settings = settings_for(ws, overrides)
         OpenAIProvider(settings)(settings.planner.model or settings.model.name)  # a missing key fails here
-        _check_budget_can_be_enforced(settings)
+        check_budget_can_be_enforced(settings)
         ctx = make_context(ws, settings, overrides=overrides)
         ctx.store = Store.open(ctx.workspace)  # recorded as it happens: `runs`, `show`, resume, undo
         return ctx

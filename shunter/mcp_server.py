@@ -21,8 +21,8 @@ from runtime.errors import ConfigError, ModelError, ShunterError
 from shunter import render
 from shunter.api import plan as api_plan
 from shunter.api import prepare
-from shunter.cli_state import _clip, _show_text, _store
-from shunter.commands import _existing_store, _overrides, _plan_json
+from shunter.cli_state import clip, open_store, show_text
+from shunter.commands import existing_store, flag_overrides, plan_json
 from shunter.mcp_run import RunTool
 from shunter.wiring import check_workspace
 
@@ -80,8 +80,8 @@ class ShunterTools:
         return text_and_data(text, data)
 
     async def _plan(self, request: str) -> tuple[dict[str, Any], str]:
-        ctx = prepare(self.workspace, overrides=_overrides(self.model))
-        ctx.store = _existing_store(ctx.workspace)  # memory and calibrated estimates, when there is history
+        ctx = prepare(self.workspace, overrides=flag_overrides(self.model))
+        ctx.store = existing_store(ctx.workspace)  # memory and calibrated estimates, when there is history
         try:
             planned = await api_plan(request, ctx=ctx)
         except ModelError as e:
@@ -91,7 +91,7 @@ class ShunterTools:
                 ctx.store.close()
             ctx.close()
         text = render.plan_tree(planned.plan) + "\n\n" + render.estimate_table(planned.estimate)
-        return _plan_json(planned), text
+        return plan_json(planned), text
 
     async def run(
         self,
@@ -123,7 +123,7 @@ class ShunterTools:
         try:
             if limit < 1:
                 raise ConfigError(f"limit must be at least 1, not {limit}.")
-            _, store = _store(self.workspace, must_exist=False)
+            _, store = open_store(self.workspace, must_exist=False)
             rows = []
             if store is not None:  # listing creates nothing
                 with store:
@@ -140,12 +140,12 @@ class ShunterTools:
     ) -> CallToolResult:
         """One run: the plan with each subtask's status, result, usage and timing; files changed."""
         try:
-            _, store = _store(self.workspace)
+            _, store = open_store(self.workspace)
             with store:
                 data = run_details(store, run_id)
         except ShunterError as e:
             return error_result(e)
-        return text_and_data(_show_text(data), data)
+        return text_and_data(show_text(data), data)
 
 
 def _runs_text(rows: list[dict[str, Any]], workspace: Path) -> str:
@@ -156,7 +156,7 @@ def _runs_text(rows: list[dict[str, Any]], workspace: Path) -> str:
         cost = "-" if r["cost_usd"] is None else render.usd(r["cost_usd"])
         done = f"{r['subtasks_done']}/{r['subtasks_total']}"
         lines.append(
-            f"{r['run_id']}  {r['created_at']}  {r['status']:<10} {done:>5}  {cost}  {_clip(r['request'], 70)}"
+            f"{r['run_id']}  {r['created_at']}  {r['status']:<10} {done:>5}  {cost}  {clip(r['request'], 70)}"
         )
     return "\n".join(lines)
 
