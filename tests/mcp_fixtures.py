@@ -12,7 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
+import mcp_types as types
+from mcp import Client
+
+from runtime.testserver import Slow, ToolCalls
 from tests.server_fixtures import TEST_API_KEY
+from tests.test_cli import brain
 
 
 def mcp_env(server) -> dict[str, str]:
@@ -60,3 +66,48 @@ def http_server(server, project: Path, *flags: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def answering(action: str, asked: list[str], **content):
+    """An elicitation callback giving one answer, and keeping each question in `asked`."""
+
+    async def elicit(context, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action=action, content=content or None)
+
+    return elicit
+
+
+def slow_writer(body: dict):
+    """The brain, except that writing summary.txt takes a minute: long enough to cancel it."""
+    reply = brain(body)
+    if isinstance(reply, ToolCalls) and "Write summary.txt" in body["messages"][1]["content"]:
+        return Slow(60, reply)
+    return reply
+
+
+async def cancel_while_writing(c: Client) -> None:
+    """Start the slow_writer run, cancel the call once t1 and t2 are done and t3 waits on its
+    model, then check through `runs` and `show` that the run is recorded as cancelled with the
+    finished subtasks' results kept."""
+    progress: list[str] = []
+    with anyio.CancelScope() as scope:
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append(message or "")
+            if "t3 (file) running" in (message or ""):
+                scope.cancel()
+
+        with anyio.fail_after(60):
+            await c.call_tool("run", {"request": "summarise a and b"}, progress_callback=on_progress)
+    assert scope.cancelled_caught, progress
+    run_id = progress[0].split()[1].rstrip(":")  # "run <id>: planning"
+    with anyio.fail_after(30):  # the server records the cancelled run as the run stops
+        while (runs := (await c.call_tool("runs", {})).structured_content["runs"])[0]["status"] == "running":
+            await anyio.sleep(0.1)
+    shown = (await c.call_tool("show", {"run_id": run_id})).structured_content
+    assert runs[0]["run_id"] == run_id and runs[0]["status"] == "cancelled"
+    by_id = {s["id"]: s for s in shown["subtasks"]}
+    assert by_id["t1"]["status"] == by_id["t2"]["status"] == "succeeded"
+    assert by_id["t1"]["result"] and by_id["t2"]["result"]
+    assert by_id["t3"]["status"] == "cancelled"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from tests.mcp_fixtures import http_server
+from tests.mcp_fixtures import answering, cancel_while_writing, http_server, slow_writer
 from tests.test_cli import PLAN, brain, shunter
 
 
@@ -59,6 +59,26 @@ async def test_http_errors_are_tool_errors_in_one_sentence(test_server, project)
         assert r.is_error and r.structured_content["status"] == "error"
         assert "Traceback" not in r.content[0].text and r.content[0].text.endswith(".")
     assert "plan with request" in blank.content[0].text
+
+
+async def test_elicitation_over_http_asks_and_the_answer_decides(test_server, project):
+    test_server.handler = brain
+    asked: list[str] = []
+    with http_server(test_server, project) as url:
+        elicit = answering("accept", asked, approve=True, always=False)
+        async with Client(url, mode="legacy", elicitation_callback=elicit) as c:
+            r = await c.call_tool("run", {"request": "summarise a and b"})
+    assert r.structured_content["status"] == "succeeded", r.structured_content
+    assert len(asked) == 1 and "write_file" in asked[0]
+    assert (project / "summary.txt").read_text() == "a and b\n"
+
+
+async def test_cancelling_an_http_request_cancels_the_run_and_keeps_finished_subtasks(test_server, project):
+    test_server.handler = slow_writer
+    with http_server(test_server, project, "--yes") as url:
+        async with Client(url) as c:
+            await cancel_while_writing(c)
+    assert not (project / "summary.txt").exists()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "[::]", "example.org"])

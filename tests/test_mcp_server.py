@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
-import anyio
-import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from runtime.testserver import Slow, ToolCalls
-from tests.mcp_fixtures import mcp_env
+from tests.mcp_fixtures import answering, cancel_while_writing, mcp_env, slow_writer
 from tests.test_cli import PLAN, brain
 
 
@@ -86,30 +82,10 @@ async def test_run_with_yes_writes_reports_progress_and_is_listed(test_server, p
     assert shown["run_id"] == data["run_id"] and [s["id"] for s in shown["subtasks"]] == ["t1", "t2", "t3"]
 
 
-def test_a_non_loopback_http_host_is_refused_in_one_sentence(project):
-    out = subprocess.run(
-        [sys.executable, "-m", "shunter.cli", "mcp", "-w", str(project), "--http", "0.0.0.0:8765"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert out.returncode == 2
-    assert "--allow-remote" in out.stderr and "Traceback" not in out.stderr
-
-
-def _answering(action: str, asked: list[str], **content):
-    async def elicit(context, params: types.ElicitRequestParams) -> types.ElicitResult:
-        asked.append(params.message)
-        return types.ElicitResult(action=action, content=content or None)
-
-    return elicit
-
-
 async def test_an_accepted_elicitation_approves_the_side_effect(test_server, project):
     test_server.handler = brain
     asked: list[str] = []
-    elicit = _answering("accept", asked, approve=True, always=False)
+    elicit = answering("accept", asked, approve=True, always=False)
     async with _client(test_server, project, mode="legacy", elicitation_callback=elicit) as c:
         r = await c.call_tool("run", {"request": "summarise a and b"})
     data = r.structured_content
@@ -125,7 +101,7 @@ async def test_an_accepted_elicitation_approves_the_side_effect(test_server, pro
 async def test_a_declined_elicitation_refuses_the_side_effect(test_server, project, answer):
     test_server.handler = brain
     asked: list[str] = []
-    elicit = _answering(answer.pop("action"), asked, **answer)
+    elicit = answering(answer.pop("action"), asked, **answer)
     async with _client(test_server, project, mode="legacy", elicitation_callback=elicit) as c:
         r = await c.call_tool("run", {"request": "summarise a and b"})
     data = r.structured_content
@@ -149,38 +125,8 @@ async def test_a_client_without_elicitation_is_refused_side_effects(test_server,
     assert "start `shunter mcp` with --yes" in r.content[0].text
 
 
-def slow_writer(body: dict):
-    """The brain, except that writing summary.txt takes a minute: long enough to cancel it."""
-    reply = brain(body)
-    if isinstance(reply, ToolCalls) and "Write summary.txt" in body["messages"][1]["content"]:
-        return Slow(60, reply)
-    return reply
-
-
 async def test_cancelling_the_request_cancels_the_run_and_keeps_finished_subtasks(test_server, project):
     test_server.handler = slow_writer
-    progress: list[str] = []
     async with _client(test_server, project, "--yes") as c:
-        with anyio.CancelScope() as scope:
-
-            async def on_progress(value: float, total: float | None, message: str | None) -> None:
-                progress.append(message or "")
-                if "t3 (file) running" in (message or ""):
-                    scope.cancel()  # t1 and t2 are done, t3 waits on its slow model call
-
-            with anyio.fail_after(60):
-                await c.call_tool("run", {"request": "summarise a and b"}, progress_callback=on_progress)
-        assert scope.cancelled_caught
-        run_id = progress[0].split()[1].rstrip(":")
-        with anyio.fail_after(30):  # the server records the cancelled run before it answers again
-            while (runs := (await c.call_tool("runs", {})).structured_content["runs"])[0][
-                "status"
-            ] == "running":
-                await anyio.sleep(0.1)
-        shown = (await c.call_tool("show", {"run_id": run_id})).structured_content
-    assert runs[0]["run_id"] == run_id and runs[0]["status"] == "cancelled"
-    by_id = {s["id"]: s for s in shown["subtasks"]}
-    assert by_id["t1"]["status"] == by_id["t2"]["status"] == "succeeded"
-    assert by_id["t1"]["result"] and by_id["t2"]["result"]
-    assert by_id["t3"]["status"] == "cancelled"
+        await cancel_while_writing(c)
     assert not (project / "summary.txt").exists()
