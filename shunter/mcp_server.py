@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from router.summaries import run_details, run_summaries
@@ -102,18 +102,21 @@ class ShunterTools:
             Field(description="Budget in USD: refuse to start above it, stop on reaching it."),
         ] = None,
         max_parallel: Annotated[int | None, Field(description="Subtasks running at once.")] = None,
-    ) -> CallToolResult:
+    ) -> CallToolResult | InputRequiredResult:
         """Plan and execute the request: the answer, usage and each subtask's result. Side effects
         (writing files, running commands) are refused unless the server was started with --yes, or
         you approve each one when asked. Progress is reported per subtask; cancelling this call
         cancels the run and keeps the subtasks that finished."""
         try:
             _need_request(request, "run")
-            data, text = await self.runner(request, ctx, max_cost_usd, max_parallel)
+            done = await self.runner(request, ctx, max_cost_usd, max_parallel)
         except ModelError as e:
             return error_result(usage_error(e))
         except ShunterError as e:
             return error_result(e)
+        if isinstance(done, InputRequiredResult):  # approval questions, answered by calling again
+            return done
+        data, text = done
         return text_and_data(text, data, error=data["status"] != "succeeded")
 
     async def runs(

@@ -61,12 +61,13 @@ async def test_http_errors_are_tool_errors_in_one_sentence(test_server, project)
     assert "plan with request" in blank.content[0].text
 
 
-async def test_elicitation_over_http_asks_and_the_answer_decides(test_server, project):
+@pytest.mark.parametrize("mode", ["legacy", "auto"])  # a server request, or rounds of the call
+async def test_elicitation_over_http_asks_and_the_answer_decides(test_server, project, mode):
     test_server.handler = brain
     asked: list[str] = []
     with http_server(test_server, project) as url:
         elicit = answering("accept", asked, approve=True, always=False)
-        async with Client(url, mode="legacy", elicitation_callback=elicit) as c:
+        async with Client(url, mode=mode, elicitation_callback=elicit) as c:
             r = await c.call_tool("run", {"request": "summarise a and b"})
     assert r.structured_content["status"] == "succeeded", r.structured_content
     assert len(asked) == 1 and "write_file" in asked[0]
