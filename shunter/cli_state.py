@@ -93,7 +93,7 @@ def _err(text: str) -> None:
     sys.stderr.write(text.rstrip() + "\n")
 
 
-def _store(workspace: Path, must_exist: bool = True):
+def open_store(workspace: Path, must_exist: bool = True):
     """(workspace, Store or None): None when nothing was ever recorded there and that is fine."""
     from runtime.errors import ConfigError
     from runtime.store import STATE_FILE, Store
@@ -115,7 +115,7 @@ def runs_command(workspace: Path, as_json: bool, limit: int) -> None:
 
     if limit < 1:
         raise ConfigError(f"--limit must be at least 1, not {limit}.")
-    ws, store = _store(workspace, must_exist=False)
+    ws, store = open_store(workspace, must_exist=False)
     rows = []
     if store is not None:  # listing creates nothing
         with store:
@@ -132,22 +132,22 @@ def runs_command(workspace: Path, as_json: bool, limit: int) -> None:
         when = (r["created_at"] or "")[:16].replace("T", " ")
         cost = "-" if r["cost_usd"] is None else usd(r["cost_usd"])
         done = f"{r['subtasks_done']}/{r['subtasks_total']}"
-        print(f"{r['run_id']}  {when}  {r['status']:<11} {done:>5}  {cost:>9}  {_clip(r['request'], 70)}")
+        print(f"{r['run_id']}  {when}  {r['status']:<11} {done:>5}  {cost:>9}  {clip(r['request'], 70)}")
 
 
 def show_command(ref: str, workspace: Path, as_json: bool) -> None:
     from router.summaries import run_details
 
-    _, store = _store(workspace)
+    _, store = open_store(workspace)
     with store:
         data = run_details(store, ref)
     if as_json:
         print(json.dumps(data, default=str))
         return
-    print(_show_text(data))
+    print(show_text(data))
 
 
-def _show_text(d: dict[str, Any]) -> str:
+def show_text(d: dict[str, Any]) -> str:
     from shunter.progress import _ICONS
     from shunter.render import usd
 
@@ -164,7 +164,7 @@ def _show_text(d: dict[str, Any]) -> str:
     for h in d.get("plans", [])[:-1]:  # a replanned run: each earlier plan, then the current one
         lines += [
             "",
-            f"Plan {h['round'] + 1} (replanned because: {_clip(h['replanned_because'] or '', 120)})",
+            f"Plan {h['round'] + 1} (replanned because: {clip(h['replanned_because'] or '', 120)})",
         ]
         lines += [
             f"  {_ICONS.get(s['status'], '?')} {s['id']:<4} {s['agent']:<9} {s['status']}"
@@ -188,7 +188,7 @@ def _show_text(d: dict[str, Any]) -> str:
             lines.append(f"         → {call_text(Call.model_validate(step['call']))} (no model)")
         summary = s["result"] if s["status"] == "succeeded" else (s["error"] or s["result"])
         if summary:
-            lines.append(f"         {_clip(summary, 100)}")
+            lines.append(f"         {clip(summary, 100)}")
     if d["files"]:
         lines += ["", "Files changed:"] + [
             f"  {f['action']:<8} {f['path']} ({f['subtask_id']})" for f in d["files"]
@@ -200,7 +200,7 @@ def _show_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -222,13 +222,13 @@ def resume_command(
     from router.resume import resumable_run
     from shunter.api import prepare
     from shunter.approve import choose_approver
-    from shunter.commands import _overrides, _planning_errors, _print_result
+    from shunter.commands import _planning_errors, _print_result, flag_overrides
 
-    ws, store = _store(workspace)
+    ws, store = open_store(workspace)
     with store:
         row = resumable_run(store, ref)
         # The flags the run was started with, under the ones given now.
-        overrides = merge_overrides(row["overrides"] or {}, _overrides(model, max_parallel, max_cost))
+        overrides = merge_overrides(row["overrides"] or {}, flag_overrides(model, max_parallel, max_cost))
         ctx = prepare(ws, overrides=overrides, approve=choose_approver(yes), run_id=row["id"])
         ctx.store = store
         if not as_json:
@@ -266,7 +266,7 @@ def undo_command(ref: str, workspace: Path, *, force: bool, dry_run: bool, as_js
     from router.undo import undo
     from shunter.wiring import settings_for
 
-    ws, store = _store(workspace)
+    ws, store = open_store(workspace)
     settings = settings_for(ws)
     with store:
         report = undo(store, ref, ws, protected=settings.tools.protected_paths, force=force, dry_run=dry_run)

@@ -35,7 +35,7 @@ def _err(text: str) -> None:
     sys.stderr.write(text.rstrip() + "\n")
 
 
-def _overrides(
+def flag_overrides(
     model: str | None = None,
     max_parallel: int | None = None,
     max_cost: float | None = None,
@@ -86,7 +86,7 @@ def _show_plan(planned: Planned, fmt: str) -> None:
         print(render.estimate_table(planned.estimate))
 
 
-def _plan_json(planned: Planned) -> dict[str, Any]:
+def plan_json(planned: Planned) -> dict[str, Any]:
     from planner.validate import waves
 
     return {
@@ -103,20 +103,20 @@ def plan_command(request: str, workspace: Path, fmt: str, model: str | None) -> 
         raise ConfigError(
             'No request given; say what you want done, e.g. shunter plan "list the TODOs in src/".'
         )
-    ctx = prepare(workspace, overrides=_overrides(model))
-    ctx.store = _existing_store(ctx.workspace)  # memory and calibrated estimates, when there is history
+    ctx = prepare(workspace, overrides=flag_overrides(model))
+    ctx.store = existing_store(ctx.workspace)  # memory and calibrated estimates, when there is history
     try:
         planned = _planning_errors(lambda: asyncio.run(api_plan(request, ctx=ctx)))
     finally:
         if ctx.store is not None:
             ctx.store.close()
     if fmt == "json":
-        print(json.dumps(_plan_json(planned)))
+        print(json.dumps(plan_json(planned)))
     else:
         _show_plan(planned, fmt)
 
 
-def _existing_store(workspace: Path) -> Store | None:
+def existing_store(workspace: Path) -> Store | None:
     return Store.open(workspace) if (workspace / ".shunter" / STATE_FILE).exists() else None
 
 
@@ -254,7 +254,7 @@ async def on_planned_stream(ctx, opts: RunOptions, holder: list[Progress]) -> No
         ctx.approve.pause = p.paused
 
 
-def _check_budget_can_be_enforced(settings: Settings) -> None:
+def check_budget_can_be_enforced(settings: Settings) -> None:
     if settings.limits.max_cost_usd is None:
         return
     from runtime.prices import PriceTable
@@ -275,13 +275,13 @@ def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx
         raise ConfigError(
             'No request given; say what you want done, e.g. shunter run "list the TODOs in src/".'
         )
-    overrides = _overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast, opts.replan)
+    overrides = flag_overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast, opts.replan)
     if ctx is None:
         ws = check_workspace(workspace)
         settings = settings_for(ws, overrides)
         if model is None:  # a missing key fails here, before anything is written to the workspace
             OpenAIProvider(settings)(settings.planner.model or settings.model.name)
-        _check_budget_can_be_enforced(settings)
+        check_budget_can_be_enforced(settings)
         ctx = prepare(ws, settings=settings, overrides=overrides, approve=choose_approver(opts.yes))
     if ctx.sandbox is not None and not opts.as_json:
         _err(f"Sandbox for commands: {ctx.sandbox.kind} ({ctx.sandbox.detail})")

@@ -3,7 +3,8 @@ subtask events, and cancellation of the request turned into cancellation of the 
 
 Side effects follow the server's own setting, never the client's say-so: with `--yes` the server
 approves what the policy allows (like `shunter run --yes`); without it each side effect is put to
-the user through elicitation when the client can be asked, and refused otherwise.
+the user through elicitation when the client can be asked, and refused otherwise. On the
+2026-07-28 protocol the questions go out in rounds of the call instead (shunter/mcp_rounds.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from agents.registry import default_agents
@@ -26,7 +28,8 @@ from runtime.store import Store
 from shunter import render
 from shunter.api import run as api_run
 from shunter.approve import shown
-from shunter.commands import _check_budget_can_be_enforced, _overrides
+from shunter.commands import check_budget_can_be_enforced, flag_overrides
+from shunter.mcp_rounds import QUESTION_TIMEOUT_S, LiveRun, LiveRuns, asks_in_rounds
 from shunter.wiring import OpenAIProvider, check_workspace, make_context, settings_for
 
 _FINISHED = ("succeeded", "failed", "skipped", "cancelled", "limit")
@@ -44,8 +47,8 @@ class Approval(BaseModel):
 class McpApprover:
     """The run's approval callback. Every decision is kept, so the result says what was refused."""
 
-    def __init__(self, mcp: Context, yes: bool, run_id: str):
-        self.mcp, self.yes, self.run_id = mcp, yes, run_id
+    def __init__(self, mcp: Context, yes: bool, run_id: str, live: LiveRun | None = None):
+        self.mcp, self.yes, self.run_id, self.live = mcp, yes, run_id, live
         self.always: set[str] = set()
         self.decisions: list[dict[str, Any]] = []
 
@@ -60,21 +63,32 @@ class McpApprover:
             return self._note(request, True, "the server was started with --yes")
         if request.kind in self.always:
             return self._note(request, True, "approved for the rest of the run")
-        if not self.can_ask():
+        if self.live is None and not self.can_ask():
             return self._note(
                 request,
                 False,
                 "refused: the server was started without --yes and this client cannot be asked (no elicitation)",
             )
         try:
-            answer = await self.mcp.elicit(self._question(request), Approval)
+            action, data = await self._ask(self._question(request))
         except Exception as e:  # the client failed to answer: a side effect is never approved by default
             return self._note(request, False, f"refused: asking the client failed ({e})")
-        if answer.action != "accept" or not answer.data.approve:
-            return self._note(request, False, f"refused by the user ({answer.action})")
-        if answer.data.always:
+        if action != "accept" or data is None or not data.approve:
+            return self._note(request, False, f"refused by the user ({action})")
+        if data.always:
             self.always.add(request.kind)
         return self._note(request, True, "approved by the user")
+
+    async def _ask(self, question: str) -> tuple[str, Approval | None]:
+        if self.live is None:  # a server request during the call (handshake-era protocols)
+            answer = await self.mcp.elicit(question, Approval)
+            return answer.action, answer.data if answer.action == "accept" else None
+        reply = await self.live.ask(question)  # in rounds of the call (2026-07-28)
+        if reply is None:
+            raise TimeoutError(f"no answer within {QUESTION_TIMEOUT_S:.0f} s")
+        if reply.action != "accept":
+            return reply.action, None
+        return "accept", Approval.model_validate(reply.content or {})
 
     def _question(self, request: ApprovalRequest) -> str:
         who = f"subtask {request.subtask_id} ({request.agent})" if request.subtask_id else "a tool"
@@ -142,23 +156,48 @@ class ProgressReporter:
 class RunTool:
     def __init__(self, workspace: Path, yes: bool, model: str | None):
         self.workspace, self.yes, self.model = workspace, yes, model
+        self.live = LiveRuns()
 
     def _context(self, max_cost: float | None, max_parallel: int | None) -> RunContext:
-        overrides = _overrides(self.model, max_parallel, max_cost)
+        overrides = flag_overrides(self.model, max_parallel, max_cost)
         ws = check_workspace(self.workspace)
         settings = settings_for(ws, overrides)
         OpenAIProvider(settings)(settings.planner.model or settings.model.name)  # a missing key fails here
-        _check_budget_can_be_enforced(settings)
+        check_budget_can_be_enforced(settings)
         ctx = make_context(ws, settings, overrides=overrides)
         ctx.store = Store.open(ctx.workspace)  # recorded as it happens: `runs`, `show`, resume, undo
         return ctx
 
     async def __call__(
         self, request: str, mcp: Context, max_cost: float | None, max_parallel: int | None
-    ) -> tuple[dict[str, Any], str]:
+    ) -> tuple[dict[str, Any], str] | InputRequiredResult:
+        live = self.live.find(mcp.request_state)
+        if live is not None:  # the client answers our questions and calls again
+            live.answer(mcp.input_responses)
+            live.progress.mcp = mcp  # progress goes to the request that is waiting now
+            return await self.live.round(live)
         ctx = self._context(max_cost, max_parallel)
-        approver = McpApprover(mcp, self.yes, ctx.run_id)
+        if not self.yes and asks_in_rounds(mcp):
+            live = LiveRun(Approval, lambda: ctx.cancel.cancel("the MCP client cancelled the request"))
+        approver = McpApprover(mcp, self.yes, ctx.run_id, live)
         progress = ProgressReporter(mcp, ctx.run_id)
+        work = self._work(request, ctx, approver, progress, max_cost)
+        if live is None:
+            return await _cancel_with(ctx, work)
+        live.progress = progress
+        live.start(work)
+        self.live.add(live)
+        return await self.live.round(live)
+
+    async def _work(
+        self,
+        request: str,
+        ctx: RunContext,
+        approver: McpApprover,
+        progress: ProgressReporter,
+        max_cost: float | None,
+    ) -> tuple[dict[str, Any], str]:
+        """The run, from planning to its result, closing what it opened."""
         provider = OpenAIProvider(ctx.settings)
 
         async def on_planned(planned: Planned) -> bool:
@@ -166,8 +205,10 @@ class RunTool:
             progress.planned(planned)
             return True
 
-        async def go() -> RunResult:
-            return await api_run(
+        progress.say(f"run {ctx.run_id}: planning")
+        pump = asyncio.ensure_future(progress.pump())
+        try:
+            result = await api_run(
                 request,
                 ctx=ctx,
                 model=provider,
@@ -176,24 +217,20 @@ class RunTool:
                 listeners=[progress],
                 on_planned=on_planned,
             )
-
-        progress.say(f"run {ctx.run_id}: planning")
-        pump = asyncio.ensure_future(progress.pump())
-        try:
-            result = await _cancel_with(ctx, go())
         finally:
             progress.close()
             with anyio.CancelScope(shield=True):
                 await pump
                 await provider.aclose()
-                ctx.store.close()
+                if ctx.store is not None:
+                    ctx.store.close()
                 ctx.close()
         data = result.to_dict()
         data["approvals"] = approver.decisions
         return data, _run_text(result, data)
 
 
-async def _cancel_with(ctx: RunContext, work: Any) -> RunResult:
+async def _cancel_with(ctx: RunContext, work: Any) -> tuple[dict[str, Any], str]:
     """Run `work` in its own task. When the MCP request is cancelled (the client's
     notifications/cancelled, or its connection closing), cancel the run through its token and wait,
     shielded, for it to stop: finished subtasks are kept and recorded, and the run shows as

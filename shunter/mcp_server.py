@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from router.summaries import run_details, run_summaries
@@ -21,8 +21,8 @@ from runtime.errors import ConfigError, ModelError, ShunterError
 from shunter import render
 from shunter.api import plan as api_plan
 from shunter.api import prepare
-from shunter.cli_state import _clip, _show_text, _store
-from shunter.commands import _existing_store, _overrides, _plan_json
+from shunter.cli_state import clip, open_store, show_text
+from shunter.commands import existing_store, flag_overrides, plan_json
 from shunter.mcp_run import RunTool
 from shunter.wiring import check_workspace
 
@@ -80,8 +80,8 @@ class ShunterTools:
         return text_and_data(text, data)
 
     async def _plan(self, request: str) -> tuple[dict[str, Any], str]:
-        ctx = prepare(self.workspace, overrides=_overrides(self.model))
-        ctx.store = _existing_store(ctx.workspace)  # memory and calibrated estimates, when there is history
+        ctx = prepare(self.workspace, overrides=flag_overrides(self.model))
+        ctx.store = existing_store(ctx.workspace)  # memory and calibrated estimates, when there is history
         try:
             planned = await api_plan(request, ctx=ctx)
         except ModelError as e:
@@ -91,7 +91,7 @@ class ShunterTools:
                 ctx.store.close()
             ctx.close()
         text = render.plan_tree(planned.plan) + "\n\n" + render.estimate_table(planned.estimate)
-        return _plan_json(planned), text
+        return plan_json(planned), text
 
     async def run(
         self,
@@ -102,18 +102,21 @@ class ShunterTools:
             Field(description="Budget in USD: refuse to start above it, stop on reaching it."),
         ] = None,
         max_parallel: Annotated[int | None, Field(description="Subtasks running at once.")] = None,
-    ) -> CallToolResult:
+    ) -> CallToolResult | InputRequiredResult:
         """Plan and execute the request: the answer, usage and each subtask's result. Side effects
         (writing files, running commands) are refused unless the server was started with --yes, or
         you approve each one when asked. Progress is reported per subtask; cancelling this call
         cancels the run and keeps the subtasks that finished."""
         try:
             _need_request(request, "run")
-            data, text = await self.runner(request, ctx, max_cost_usd, max_parallel)
+            done = await self.runner(request, ctx, max_cost_usd, max_parallel)
         except ModelError as e:
             return error_result(usage_error(e))
         except ShunterError as e:
             return error_result(e)
+        if isinstance(done, InputRequiredResult):  # approval questions, answered by calling again
+            return done
+        data, text = done
         return text_and_data(text, data, error=data["status"] != "succeeded")
 
     async def runs(
@@ -123,7 +126,7 @@ class ShunterTools:
         try:
             if limit < 1:
                 raise ConfigError(f"limit must be at least 1, not {limit}.")
-            _, store = _store(self.workspace, must_exist=False)
+            _, store = open_store(self.workspace, must_exist=False)
             rows = []
             if store is not None:  # listing creates nothing
                 with store:
@@ -140,12 +143,12 @@ class ShunterTools:
     ) -> CallToolResult:
         """One run: the plan with each subtask's status, result, usage and timing; files changed."""
         try:
-            _, store = _store(self.workspace)
+            _, store = open_store(self.workspace)
             with store:
                 data = run_details(store, run_id)
         except ShunterError as e:
             return error_result(e)
-        return text_and_data(_show_text(data), data)
+        return text_and_data(show_text(data), data)
 
 
 def _runs_text(rows: list[dict[str, Any]], workspace: Path) -> str:
@@ -156,7 +159,7 @@ def _runs_text(rows: list[dict[str, Any]], workspace: Path) -> str:
         cost = "-" if r["cost_usd"] is None else render.usd(r["cost_usd"])
         done = f"{r['subtasks_done']}/{r['subtasks_total']}"
         lines.append(
-            f"{r['run_id']}  {r['created_at']}  {r['status']:<10} {done:>5}  {cost}  {_clip(r['request'], 70)}"
+            f"{r['run_id']}  {r['created_at']}  {r['status']:<10} {done:>5}  {cost}  {clip(r['request'], 70)}"
         )
     return "\n".join(lines)
 

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.server_fixtures import TEST_API_KEY
+from tests.mcp_fixtures import answering, cancel_while_writing, mcp_env, slow_writer
 from tests.test_cli import PLAN, brain
-
-
-def _env(server) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SHUNTER_"))}
-    env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=TEST_API_KEY, SHUNTER_MODEL="scripted")
-    return env
 
 
 def _client(server, project: Path, *flags: str, **kw) -> Client:
     args = ["-m", "shunter.cli", "mcp", "-w", str(project), *flags]
-    return Client(StdioServerParameters(command=sys.executable, args=args, env=_env(server)), **kw)
+    return Client(StdioServerParameters(command=sys.executable, args=args, env=mcp_env(server)), **kw)
 
 
 @pytest.fixture
@@ -90,13 +84,89 @@ async def test_run_with_yes_writes_reports_progress_and_is_listed(test_server, p
     assert shown["run_id"] == data["run_id"] and [s["id"] for s in shown["subtasks"]] == ["t1", "t2", "t3"]
 
 
-def test_a_non_loopback_http_host_is_refused_in_one_sentence(project):
-    out = subprocess.run(
-        [sys.executable, "-m", "shunter.cli", "mcp", "-w", str(project), "--http", "0.0.0.0:8765"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert out.returncode == 2
-    assert "--allow-remote" in out.stderr and "Traceback" not in out.stderr
+# legacy: the handshake-era protocols, asked by a server request during the call; auto: the SDK
+# client's default, the 2026-07-28 protocol, asked in rounds of the call (shunter/mcp_rounds.py).
+BOTH_WAYS = pytest.mark.parametrize("mode", ["legacy", "auto"])
+
+
+@BOTH_WAYS
+async def test_an_accepted_elicitation_approves_the_side_effect(test_server, project, mode):
+    test_server.handler = brain
+    asked: list[str] = []
+    elicit = answering("accept", asked, approve=True, always=False)
+    async with _client(test_server, project, mode=mode, elicitation_callback=elicit) as c:
+        r = await c.call_tool("run", {"request": "summarise a and b"})
+        version = c.protocol_version
+    assert (version >= "2026-07-28") == (mode == "auto")  # both protocol eras are exercised
+    data = r.structured_content
+    assert not r.is_error and data["status"] == "succeeded", data
+    assert (project / "summary.txt").read_text() == "a and b\n"
+    assert len(asked) == 1 and "write_file" in asked[0] and "summary.txt" in asked[0]
+    assert [(d["tool"], d["approved"], d["reason"]) for d in data["approvals"]] == [
+        ("write_file", True, "approved by the user")
+    ]
+
+
+@BOTH_WAYS
+@pytest.mark.parametrize("answer", [{"action": "decline"}, {"action": "accept", "approve": False}])
+async def test_a_declined_elicitation_refuses_the_side_effect(test_server, project, answer, mode):
+    test_server.handler = brain
+    asked: list[str] = []
+    answer = dict(answer)  # the parameter is shared between runs of the test
+    elicit = answering(answer.pop("action"), asked, **answer)
+    async with _client(test_server, project, mode=mode, elicitation_callback=elicit) as c:
+        r = await c.call_tool("run", {"request": "summarise a and b"})
+    data = r.structured_content
+    assert len(asked) == 1
+    assert not (project / "summary.txt").exists()
+    refused = [d for d in data["approvals"] if not d["approved"]]
+    assert [d["tool"] for d in refused] == ["write_file"]
+    assert refused[0]["reason"].startswith("refused by the user")
+    assert "--yes" not in r.content[0].text  # the user said no; no hint to go around them
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_client_without_elicitation_is_refused_side_effects(test_server, project, mode):
+    test_server.handler = brain
+    async with _client(test_server, project, mode=mode) as c:
+        r = await c.call_tool("run", {"request": "summarise a and b"})
+    data = r.structured_content
+    assert not (project / "summary.txt").exists()
+    (refused,) = [d for d in data["approvals"] if not d["approved"]]
+    assert refused["tool"] == "write_file" and "cannot be asked" in refused["reason"]
+    assert "start `shunter mcp` with --yes" in r.content[0].text
+
+
+@pytest.mark.parametrize("asks", [False, True])  # --yes, or approvals asked in rounds of the call
+async def test_cancelling_the_request_cancels_the_run_and_keeps_finished_subtasks(test_server, project, asks):
+    test_server.handler = slow_writer
+    flags = () if asks else ("--yes",)
+    elicit = answering("accept", [], approve=True) if asks else None
+    async with _client(test_server, project, *flags, elicitation_callback=elicit) as c:
+        await cancel_while_writing(c)
+    assert not (project / "summary.txt").exists()
+
+
+async def test_a_question_left_unanswered_is_refused_and_the_run_goes_on(test_server, project, monkeypatch):
+    """In rounds (2026-07-28), a client that does not answer in time must not hold the run: the
+    side effect is refused after the timeout and the run finishes and is recorded."""
+    from shunter import mcp_rounds
+    from shunter.mcp_server import build_server
+
+    monkeypatch.setattr(mcp_rounds, "QUESTION_TIMEOUT_S", 0.2)
+    for k, v in mcp_env(test_server).items():
+        monkeypatch.setenv(k, v)
+    test_server.handler = brain
+
+    async def late(context, params):
+        await anyio.sleep(1)  # the server stopped waiting at 0.2 s
+        return types.ElicitResult(action="accept", content={"approve": True, "always": False})
+
+    async with Client(build_server(project), elicitation_callback=late) as c:  # in-process
+        r = await c.call_tool("run", {"request": "summarise a and b"})
+        runs = (await c.call_tool("runs", {})).structured_content["runs"]
+    data = r.structured_content
+    (refused,) = [d for d in data["approvals"] if not d["approved"]]
+    assert refused["tool"] == "write_file" and "no answer within" in refused["reason"]
+    assert not (project / "summary.txt").exists()
+    assert runs[0]["run_id"] == data["run_id"] and runs[0]["status"] == data["status"]
