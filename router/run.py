@@ -14,6 +14,7 @@ from planner.planner import PlanOutcome, make_plan
 from router.records import RunResult, SubtaskRecord
 from router.scheduler import Listener, ModelProvider, Scheduler
 from router.synthesis import SynthesisFailed, fallback_answer, synthesize
+from runtime import telemetry
 from runtime.context import RunContext
 from runtime.errors import RunCancelled
 
@@ -29,6 +30,7 @@ class Planned:
         return self.outcome.plan
 
 
+@telemetry.traced_plan
 async def plan_request(
     request: str,
     ctx: RunContext,

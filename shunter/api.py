@@ -17,6 +17,7 @@ from router.recorder import RunRecorder
 from router.records import RunResult
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
+from runtime import telemetry
 from runtime.config import Settings
 from runtime.context import Approver, RunContext, deny_all
 from runtime.errors import ConfigError, RunCancelled
@@ -111,8 +112,10 @@ async def run(
     and undone by its run_id; the planner sees similar past requests and, with `follow`, the
     conversation so far; the estimate uses the calibrated history.
     """
-    with _context(ctx, workspace) as ctx:
-        return await _run(request, ctx, model, agents, approve, listeners, on_planned, store, follow)
+    with _context(ctx, workspace) as ctx, telemetry.run_span(ctx, request) as sp:
+        result = await _run(request, ctx, model, agents, approve, listeners, on_planned, store, follow)
+        telemetry.outcome(sp, result.status, result.error)
+        return result
 
 
 async def _run(
@@ -222,14 +225,17 @@ async def resume(
         )
     if approve is not None:
         ctx.approve = approve
-    return await resume_run(
-        store,
-        ctx,
-        agents or default_agents(),
-        _provider(model, ctx.settings),
-        force=force,
-        listeners=listeners or [],
-    )
+    with telemetry.run_span(ctx, row["request"], resumed=True) as sp:
+        result = await resume_run(
+            store,
+            ctx,
+            agents or default_agents(),
+            _provider(model, ctx.settings),
+            force=force,
+            listeners=listeners or [],
+        )
+        telemetry.outcome(sp, result.status, result.error)
+        return result
 
 
 def run_sync(request: str, **kw: Any) -> RunResult:
