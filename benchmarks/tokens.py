@@ -46,14 +46,14 @@ SIZES = {"small": 4, "large": 30}
 """Functions per module: ~45 and ~330 lines per file."""
 
 
-async def run_shunter(sc: Scenario, who: str = "Shunter") -> dict[str, Any]:
+async def run_shunter(sc: Scenario, who: str = "Shunter", model: Any = None) -> dict[str, Any]:
     from agents.registry import default_agents
     from runtime.testing import FunctionModel
 
     with tempfile.TemporaryDirectory(prefix="shunter-bench-") as tmp:
         ws = Path(tmp)
         sc.make_workspace(ws)
-        model = FunctionModel(shunter_brain(sc), latency_s=LATENCY_S)
+        model = model or FunctionModel(shunter_brain(sc), latency_s=LATENCY_S)
         seconds, result = await shunter_run(
             sc.plan(), model, ws, max_parallel=4, agents=default_agents(), tools=None, request=sc.request
         )
@@ -62,7 +62,7 @@ async def run_shunter(sc: Scenario, who: str = "Shunter") -> dict[str, Any]:
     return _row(who, result.usage, seconds, review, failed)
 
 
-async def run_react(sc: Scenario, batched: bool) -> dict[str, Any]:
+async def run_react(sc: Scenario, batched: bool, model: Any = None) -> dict[str, Any]:
     import time
 
     from agents.base import Agent
@@ -74,7 +74,7 @@ async def run_react(sc: Scenario, batched: bool) -> dict[str, Any]:
         ws = Path(tmp)
         sc.make_workspace(ws)
         ctx = bench_context(ws, tools=None)
-        model = FunctionModel(react_brain(react_turns(sc, batched)), latency_s=LATENCY_S)
+        model = model or FunctionModel(react_brain(react_turns(sc, batched)), latency_s=LATENCY_S)
         try:
             t0 = time.perf_counter()
             res = await run_agent(agent, sc.request, ctx.for_subtask("task", agent.name), model)
@@ -131,11 +131,64 @@ async def run() -> list[dict[str, Any]]:
     return rows
 
 
+async def run_apis() -> list[dict[str, Any]]:
+    """The small scenario again, over HTTP to the local server, once per API: everything above
+    the model is the same code, so tokens and requests must match; wall time shows each API's
+    cost in the SDK and on the wire."""
+    from benchmarks.http_brain import serve
+    from runtime.client import OpenAIModel
+    from runtime.testserver import TestServer
+
+    sc = review_scenario(SIZES["small"], "review-small")
+    compiled = compiled_review_scenario(SIZES["small"], "review-small-compiled")
+    rows = []
+    for api in ("chat", "responses"):
+        with TestServer() as server:
+            server.latency_s = LATENCY_S
+            runs = (
+                ("Shunter", shunter_brain(sc), lambda m: run_shunter(sc, "Shunter", m)),
+                (
+                    "Shunter compiled",
+                    shunter_brain(compiled),
+                    lambda m: run_shunter(compiled, "Shunter compiled", m),
+                ),
+                ("ReAct sequential", react_brain(react_turns(sc, False)), lambda m: run_react(sc, False, m)),
+            )
+            for _who, brain, go in runs:
+                server.handler = serve(brain)
+                model = OpenAIModel("scripted", base_url=server.base_url, api=api)
+                try:
+                    row = {"scenario": "small", "api": api, **(await go(model))}
+                finally:
+                    await model.close()
+                rows.append(row)
+                say(
+                    f"  {NAME}: http {api:<9} {row['system']:<17} in {row['input_tokens']:>6} "
+                    f"out {row['output_tokens']:>5} requests {row['requests']:>2} wall {row['wall_s']:.2f} s"
+                )
+    return rows
+
+
+def api_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by = {(r["api"], r["system"]): r for r in rows}
+    out: dict[str, Any] = {}
+    for who in sorted({r["system"] for r in rows}):
+        chat, resp = by[("chat", who)], by[("responses", who)]
+        out[who] = {
+            "requests": [chat["requests"], resp["requests"]],
+            "input_tokens": [chat["input_tokens"], resp["input_tokens"]],
+            "output_tokens": [chat["output_tokens"], resp["output_tokens"]],
+            "responses_wall_over_chat": round(resp["wall_s"] / chat["wall_s"], 3),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     say(
         f"{NAME}: scripted `review` scenario, real tools and tokenizer, {LATENCY_S * 1000:.0f} ms per model call"
     )
     rows = asyncio.run(run())
+    api_rows = asyncio.run(run_apis())
     problems = [f"{r['scenario']} {r['system']}: {f}" for r in rows for f in r["failures"]]
     expected = sum(len(t) for s in review_scenario().steps for t in s.turns if not isinstance(t, str))
     problems += [
@@ -144,10 +197,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for r in rows
         if r["tool_calls"] != expected
     ]
-    sizes = {r["review_bytes"] for r in rows}
+    problems += [f"http {r['api']} {r['system']}: {f}" for r in api_rows for f in r["failures"]]
+    sizes = {r["review_bytes"] for r in rows + api_rows}
     if len(sizes) != 1:
         problems.append(f"the runs wrote different REVIEW.md files ({sorted(sizes)} bytes)")
-    summary: dict[str, Any] = {"problems": problems}
+    summary: dict[str, Any] = {"problems": problems, "apis": api_summary(api_rows)}
     for size in SIZES:
         by = {r["system"]: r for r in rows if r["scenario"] == size}
         sh, seq, bat, comp = (
@@ -172,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "repetitions": 1,
             "note": "deterministic: one run per cell",
             "rows": rows,
+            "api_rows": api_rows,
             "summary": summary,
         },
     )
@@ -214,6 +269,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{size}: Shunter compiled / ReAct batched: requests {s['compiled_requests']} vs "
             f"{s['react_batched_requests']}, input x{s['compiled_input_over_react_batched']}, "
             f"wall x{s['compiled_wall_over_react_batched']}"
+        )
+    for who, a in summary["apis"].items():
+        say(
+            f"http, chat / responses, {who}: requests {a['requests'][0]} / {a['requests'][1]}, input "
+            f"{a['input_tokens'][0]:,} / {a['input_tokens'][1]:,}, output {a['output_tokens'][0]:,} / "
+            f"{a['output_tokens'][1]:,}, wall responses / chat x{a['responses_wall_over_chat']}"
         )
     for p in problems:
         say(f"PROBLEM: {p}")

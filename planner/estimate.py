@@ -33,13 +33,16 @@ class AgentStats:
     """Input tokens added to the conversation by each iteration (assistant turn + tool results)."""
     result_tokens: float = RESULT_TOKENS
     runs: int = 0
+    reasoning_per_iteration: float = 0.0
+    """Hidden reasoning tokens per request, billed as output on top of output_per_iteration."""
 
 
-def default_stats(iterations: float, output_hint: int) -> AgentStats:
+def default_stats(iterations: float, output_hint: int, reasoning: float = 0.0) -> AgentStats:
     return AgentStats(
         iterations=iterations,
         output_per_iteration=output_hint,
         growth_per_iteration=output_hint + TOOL_RESULT_TOKENS,
+        reasoning_per_iteration=reasoning,
     )
 
 
@@ -56,21 +59,24 @@ def _usd(prices: PriceTable, model: str, inp: float, out: float) -> float | None
 def _band(prices: PriceTable, model: str, base: int, stats: AgentStats, max_iter: int) -> dict[str, Any]:
     n = stats.iterations
     lo_n, hi_n = 1.0, min(max(n * 2, n + 2), float(max_iter))
+    # Reasoning is output the answer does not show; it does not grow the conversation.
+    per_out = stats.output_per_iteration + stats.reasoning_per_iteration
     exp_in = _conversation_input(base, n, stats.growth_per_iteration)
-    exp_out = n * stats.output_per_iteration
+    exp_out = n * per_out
     lo_in, lo_out = (
         _conversation_input(base, lo_n, stats.growth_per_iteration / 2),
-        lo_n * stats.output_per_iteration / 2,
+        lo_n * per_out / 2,
     )
     hi_in, hi_out = (
         _conversation_input(base, hi_n, stats.growth_per_iteration * 1.5),
-        hi_n * stats.output_per_iteration * 1.5,
+        hi_n * per_out * 1.5,
     )
     return {
         "model": model,
         "iterations": round(n, 2),
         "input_tokens": int(exp_in),
         "output_tokens": int(exp_out),
+        "reasoning_tokens": int(n * stats.reasoning_per_iteration),
         "low_usd": _usd(prices, model, lo_in, lo_out),
         "expected_usd": _usd(prices, model, exp_in, exp_out),
         "high_usd": _usd(prices, model, hi_in, hi_out),
@@ -98,6 +104,7 @@ def _call_row(sid: str, agent: str, tool: str) -> dict[str, Any]:
         "iterations": 0,
         "input_tokens": 0,
         "output_tokens": 0,
+        "reasoning_tokens": 0,
         "tool_calls": 1,
         "low_usd": 0.0,
         "expected_usd": 0.0,
@@ -114,13 +121,16 @@ def _synthesis_row(plan: Plan, prices: PriceTable, model: str) -> dict[str, Any]
             "answer": plan.answer,
         }
     base = count_text(render("synthesis")) + count_text(plan.goal) + RESULT_TOKENS * len(plan.subtasks) + 20
+    reasoning = prices.reasoning(model)
     synth = {
         "id": "synthesis",
         "agent": "synthesis",
-        **_band(prices, model, base, AgentStats(1, SYNTHESIS_OUTPUT, 0), 1),
+        **_band(
+            prices, model, base, AgentStats(1, SYNTHESIS_OUTPUT, 0, reasoning_per_iteration=reasoning), 1
+        ),
         "tool_calls": 0,
     }
-    synth["_high_tokens"] = (base * 1.5, SYNTHESIS_OUTPUT * 2)
+    synth["_high_tokens"] = (base * 1.5, (SYNTHESIS_OUTPUT + reasoning) * 2)
     synth["high_usd"] = _usd(prices, model, *synth["_high_tokens"])
     return synth
 
@@ -146,7 +156,7 @@ def estimate_plan(
         agent = least_privilege(agent, s.read_only, ctx.settings, ctx.tools)  # what it will really be offered
         tools = resolve_tools(agent, ctx.settings, ctx.tools)
         stats = _learned(history or {}, s.agent, model, s.read_only) or default_stats(
-            agent.iterations_hint, agent.output_tokens_hint
+            agent.iterations_hint, agent.output_tokens_hint, prices.reasoning(model)
         )
         upstream = [
             Upstream(d, by_id[d].agent, "succeeded", "x " * int(stats.result_tokens)) for d in s.depends_on
@@ -185,6 +195,7 @@ def estimate_plan(
     return {
         "input_tokens": sum(r["input_tokens"] for r in parts),
         "output_tokens": sum(r["output_tokens"] for r in parts),
+        "reasoning_tokens": sum(r["reasoning_tokens"] for r in parts),
         "tool_calls": round(sum(r["tool_calls"] for r in parts), 2),
         "low_usd": total("low_usd"),
         "expected_usd": total("expected_usd"),

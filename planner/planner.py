@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,47 +125,74 @@ def normalise(plan: Plan, agents: AgentRegistry, ctx: RunContext) -> list[str]:
     return notes
 
 
-async def make_plan(
-    request: str, ctx: RunContext, model: Model, agents: AgentRegistry, memory: str = ""
-) -> PlanOutcome:
-    if not request.strip():
-        raise PlanError("The request is empty; say what you want done.")
-    pctx = ctx.for_subtask("planner", "planner")
-    messages = planner_messages(request, agents, pctx, memory)
-    rounds = ctx.settings.planner.repair_rounds
-    response_format = plan_response_format(callable_tools(agents, pctx))
-    repairs: list[list[str]] = [[]]
-    structured = True
-    attempt = 0
-    while attempt < rounds + 1:
-        req = ModelRequest(
-            messages=messages, response_format=response_format if structured else None, stream=False
-        )
+class PlanSession:
+    """One conversation with the planner: each answer asked for, checked, and the repair rounds
+    that send the exact validation errors back. `prepare` turns an answer into the plan that is
+    validated (a replan: the finished subtasks with the new ones)."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        model: Model,
+        agents: AgentRegistry,
+        messages: list[dict[str, Any]],
+        prepare: Callable[[Plan], Plan] | None = None,
+        extra: Callable[[Plan], list[str]] | None = None,
+    ):
+        self.ctx, self.model, self.agents, self.messages = ctx, model, agents, messages
+        self.pctx = ctx.for_subtask("planner", "planner")
+        self.response_format = plan_response_format(callable_tools(agents, self.pctx))
+        self.prepare = prepare or (lambda plan: plan)
+        self.extra = extra or (lambda plan: [])
+        self.structured = True
+        self.attempt = 0
+        self.repairs: list[list[str]] = []
+
+    @property
+    def rounds_left(self) -> bool:
+        return self.attempt < self.ctx.settings.planner.repair_rounds + 1
+
+    async def ask(
+        self, on_text: Callable[[str], None] | None = None, on_retry: Callable[[], None] | None = None
+    ) -> str:
+        """The planner's next answer; streamed to `on_text` when it is given."""
+        while True:
+            req = ModelRequest(
+                messages=self.messages,
+                response_format=self.response_format if self.structured else None,
+                stream=on_text is not None,
+                on_text=on_text,
+                on_retry=on_retry,
+            )
+            try:
+                resp = await call_model(self.pctx, self.model, req)
+            except ModelError as e:
+                if self.structured and e.status in (400, 422):
+                    # A server without structured output refuses the request: ask for JSON in text
+                    # instead (not counted as a repair round).
+                    self.structured = False
+                    self.ctx.emit("plan.structured_output_refused", level="WARNING", error=str(e))
+                    continue
+                raise
+            self.attempt += 1
+            self.messages.append({"role": "assistant", "content": resp.text})
+            return resp.text
+
+    def check(self, text: str) -> tuple[Plan | None, list[str], list[str]]:
+        """(plan, notes, errors) for one answer; errors empty means the plan is valid."""
         try:
-            resp = await call_model(pctx, model, req)
-        except ModelError as e:
-            if structured and e.status in (400, 422):
-                # A server without structured output refuses the request: ask for JSON in text
-                # instead (not counted as a repair round).
-                structured = False
-                ctx.emit("plan.structured_output_refused", level="WARNING", error=str(e))
-                continue
-            raise
-        attempt += 1
-        messages.append({"role": "assistant", "content": resp.text})
-        try:
-            plan = parse_plan_text(resp.text)
-            notes = normalise(plan, agents, pctx)
-            errors = validate_plan(plan, agents, ctx.settings, ctx.tools)
+            plan = self.prepare(parse_plan_text(text))
+            notes = normalise(plan, self.agents, self.pctx)
+            errors = validate_plan(plan, self.agents, self.ctx.settings, self.ctx.tools) + self.extra(plan)
         except ValueError as e:
-            errors = [f"Your answer could not be read: {e}. Answer with only the JSON object."]
-        if not errors:
-            ctx.emit("plan.ready", attempts=attempt, subtasks=len(plan.subtasks))
-            usage = ctx.usage.by_subtask.get("planner", Usage())
-            return PlanOutcome(plan=plan, attempts=attempt, usage=usage, repairs=repairs[1:], notes=notes)
-        repairs.append(errors)
-        ctx.emit("plan.invalid", level="WARNING", attempt=attempt, errors=errors)
-        messages.append(
+            return None, [], [f"Your answer could not be read: {e}. Answer with only the JSON object."]
+        return plan, notes, errors
+
+    def reject(self, errors: list[str]) -> None:
+        """Send the errors back: the next `ask` is a repair round."""
+        self.repairs.append(errors)
+        self.ctx.emit("plan.invalid", level="WARNING", attempt=self.attempt, errors=errors)
+        self.messages.append(
             {
                 "role": "user",
                 "content": "The plan is invalid:\n- "
@@ -172,7 +200,36 @@ async def make_plan(
                 + "\nSend the corrected plan as JSON only.",
             }
         )
-    raise PlanError(
-        f"The planner did not produce a valid plan after {rounds + 1} attempts: {'; '.join(repairs[-1])}",
-        errors=repairs[-1],
-    )
+
+    def outcome(self, plan: Plan, notes: list[str]) -> PlanOutcome:
+        self.ctx.emit("plan.ready", attempts=self.attempt, subtasks=len(plan.subtasks))
+        usage = self.ctx.usage.by_subtask.get("planner", Usage())
+        return PlanOutcome(plan=plan, attempts=self.attempt, usage=usage, repairs=self.repairs, notes=notes)
+
+    async def finish(self) -> PlanOutcome:
+        """Ask (and repair) until the plan is valid or the repair rounds run out."""
+        while self.rounds_left:
+            plan, notes, errors = self.check(await self.ask())
+            if plan is not None and not errors:
+                return self.outcome(plan, notes)
+            self.reject(errors)
+        last = self.repairs[-1] if self.repairs else []
+        raise PlanError(
+            f"The planner did not produce a valid plan after {self.attempt} attempts: {'; '.join(last)}",
+            errors=last,
+        )
+
+
+def planning_session(
+    request: str, ctx: RunContext, model: Model, agents: AgentRegistry, memory: str = ""
+) -> PlanSession:
+    if not request.strip():
+        raise PlanError("The request is empty; say what you want done.")
+    pctx = ctx.for_subtask("planner", "planner")
+    return PlanSession(ctx, model, agents, planner_messages(request, agents, pctx, memory))
+
+
+async def make_plan(
+    request: str, ctx: RunContext, model: Model, agents: AgentRegistry, memory: str = ""
+) -> PlanOutcome:
+    return await planning_session(request, ctx, model, agents, memory).finish()

@@ -52,6 +52,9 @@ class RunRecorder:
         self._planned = False
         self._restored = set(restored)
         self._sent: dict[str, int] = {}
+        self._plan: dict[str, Any] | None = None
+        self._replanned = 0
+        self._known: set[str] = set()  # subtasks whose rows this process wrote (streamed plans)
         self.seconds_before = 0.0
         """Wall seconds the run spent in earlier processes (resume): stored totals include them."""
         self._started = time.monotonic()
@@ -107,11 +110,20 @@ class RunRecorder:
 
     def planned(self, planned: Planned) -> None:
         self._planned = True
+        self._plan = planned.plan.model_dump()
         self._write(
             self.store.update_run, self.run_id, plan=planned.plan.model_dump(), estimate=planned.estimate
         )
         for s in planned.plan.subtasks:
-            self.mark_pending(s.id, s.agent)
+            if s.id not in self._known:  # a streamed subtask already has its row, maybe finished
+                self.mark_pending(s.id, s.agent)
+
+    def replanned(self, planned: Planned, round_: int, reason: str, statuses: list[dict[str, Any]]) -> None:
+        """A replan: the plan that ran goes to the history with its subtasks' statuses, the new one
+        becomes the run's plan."""
+        self._write(self.store.save_plan, self.run_id, round_ - 1, self._plan or {}, reason, statuses)
+        self._replanned = round_
+        self.planned(planned)
 
     def plan_restored(self) -> None:
         """The plan was stored by an earlier process (resume): from now on, a model call made
@@ -124,6 +136,7 @@ class RunRecorder:
 
     def on_subtask(self, rec: SubtaskRecord) -> None:
         """The scheduler's listener."""
+        self._known.add(rec.id)
         if rec.status == "running":
             _SUBTASK.set((self._token, rec.id, rec.agent))
             self._sent.pop(rec.id, None)
@@ -173,6 +186,11 @@ class RunRecorder:
             plan=result.plan,
             estimate=result.estimate,
         )
+        if self._replanned and result.plan is not None:  # the last plan closes the history
+            statuses = [
+                {"id": r.id, "agent": r.agent, "status": r.status, "error": r.error} for r in result.subtasks
+            ]
+            self._write(self.store.save_plan, self.run_id, self._replanned, result.plan, None, statuses)
         for rec in result.subtasks:  # the scheduler marks cancelled ones without telling listeners
             if rec.id not in self._restored:
                 self._write(self.store.save_subtask, self.run_id, self._row(rec))

@@ -66,8 +66,11 @@ class RunResult:
     usage_breakdown: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    """A replanned run's earlier plans (round, plan, subtask statuses, why it was replanned)."""
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"plans": self.plans} if self.plans else {}  # only replanned runs carry it
         return {
             "run_id": self.run_id,
             "status": self.status,
@@ -81,4 +84,5 @@ class RunResult:
             "plan": self.plan,
             "estimate": self.estimate,
             "seconds": round(self.seconds, 3),
+            **extra,
         }

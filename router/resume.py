@@ -107,7 +107,9 @@ def reopen(
         row = _not_succeeded(find_run(store, ctx.run_id))  # read again now that no one else can change it
         records = {r["id"]: record_from_row(r) for r in store.subtasks(row["id"])}
         done = {sid: rec for sid, rec in records.items() if rec.status == "succeeded"}
-        redo = [sid for sid in records if sid not in done]
+        # A replanned run's earlier plans are history: only the current plan's subtasks run again.
+        current = {s["id"] for s in (row["plan"] or {}).get("subtasks", [])} if row["plan"] else None
+        redo = [sid for sid in records if sid not in done and (current is None or sid in current)]
         if not force:
             _check_redo_files(store, row, redo, PathScope(ctx.workspace, ()))
         overrides = apply_saved_overrides(ctx, row["overrides"])
@@ -164,8 +166,20 @@ async def resume(
             recorder.plan_restored()
             outcome = PlanOutcome(plan=Plan.model_validate(row["plan"]), attempts=0)
             planned = Planned(row["request"], outcome, row["estimate"] or {})
+        # A run that died while its plan streamed in is planned again from scratch: the new plan's
+        # ids need not mean what the old ones did, so nothing it had finished is reused.
+        kept = done if row["plan"] is not None else {}
+        history = store.plans(row["id"])
         result = await execute(
-            planned, ctx, agents, models, listeners=[recorder.on_subtask, *listeners], records=done
+            planned,
+            ctx,
+            agents,
+            models,
+            listeners=[recorder.on_subtask, *listeners],
+            records=kept,
+            on_replan=recorder.replanned,
+            replans_done=max(len(history) - 1, 0),
+            first_plan=Plan.model_validate(history[0]["plan"]) if history else None,
         )
     except BaseException as e:
         recorder.abort(e)

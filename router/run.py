@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from agents.registry import AgentRegistry
 from planner.estimate import AgentStats, estimate_plan
 from planner.models import Plan
-from planner.planner import PlanOutcome, make_plan
+from planner.planner import make_plan
 from router.records import RunResult, SubtaskRecord
+from router.replan import replan_until_done
+from router.runparts import Planned, make_scheduler
 from router.scheduler import Listener, ModelProvider, Scheduler
 from router.synthesis import SynthesisFailed, fallback_answer, synthesize
 from runtime import telemetry
 from runtime.context import RunContext
 from runtime.errors import RunCancelled
-
-
-@dataclass
-class Planned:
-    request: str
-    outcome: PlanOutcome
-    estimate: dict[str, Any]
-
-    @property
-    def plan(self) -> Plan:
-        return self.outcome.plan
 
 
 @telemetry.traced_plan
@@ -53,31 +43,54 @@ async def execute(
     listeners: list[Listener] | None = None,
     records: dict[str, SubtaskRecord] | None = None,
     before_start: Callable[[], Awaitable[None]] | None = None,
+    on_replan: Any = None,
+    replans_done: int = 0,
+    first_plan: Plan | None = None,
 ) -> RunResult:
     started = time.monotonic()
-    s = ctx.settings
-    scheduler = Scheduler(
-        planned.plan,
-        ctx,
-        agents,
-        models,
-        max_parallel=s.max_parallel,
-        fail_fast=s.fail_fast,
-        subtask_timeout_s=s.subtask_timeout_s,
-        listeners=listeners,
-        records=records,
+    scheduler = make_scheduler(planned.plan, ctx, agents, models, listeners, records)
+    ctx.emit("run.started", subtasks=len(planned.plan.subtasks))
+    await scheduler.run()
+    return await conclude(
+        planned, scheduler, ctx, models, started, agents, on_replan, replans_done, first_plan
     )
+
+
+async def conclude(
+    planned: Planned,
+    scheduler: Scheduler,
+    ctx: RunContext,
+    models: ModelProvider,
+    started: float,
+    agents: AgentRegistry | None = None,
+    on_replan: Any = None,
+    replans_done: int = 0,
+    first_plan: Plan | None = None,
+) -> RunResult:
+    """The run's result once the scheduler has finished: replanning rounds when configured (and
+    subtasks failed), then status, answer (synthesis when the plan names none) and usage."""
+    note: str | None = None
+    history: list[dict[str, Any]] = []
+    if agents is not None and ctx.settings.planner.replan_rounds > replans_done:
+        rp = await replan_until_done(
+            planned, scheduler, ctx, agents, models, first=first_plan, done=replans_done, on_replan=on_replan
+        )
+        planned, scheduler, note, history = rp.planned, rp.scheduler, rp.note, rp.history
     result = RunResult(
         run_id=ctx.run_id,
         status="running",
         request=planned.request,
         plan=planned.plan.model_dump(),
         estimate=planned.estimate,
+        plans=history,
     )
-    ctx.emit("run.started", subtasks=len(planned.plan.subtasks))
-    await scheduler.run()
     ordered = [scheduler.records[st.id] for st in planned.plan.subtasks]
     result.subtasks = ordered
+    if history:  # every plan, the current one last, as `show` gives them
+        current = [{"id": r.id, "agent": r.agent, "status": r.status, "error": r.error} for r in ordered]
+        history.append(
+            {"round": len(history), "plan": result.plan, "subtasks": current, "replanned_because": None}
+        )
     if ctx.cancel.cancelled:
         result.status = "cancelled"
         result.error = f"The run was cancelled ({ctx.cancel.reason}); finished subtasks are kept."
@@ -113,6 +126,8 @@ async def execute(
                 result.answer = fallback_answer(
                     ordered, "Cancelled while writing the answer. Finished so far:"
                 )
+    if note and result.status != "succeeded":
+        result.error = f"{result.error}; {note}" if result.error else note
     snap = ctx.usage.snapshot()
     result.usage = snap["total"]
     result.usage_breakdown = snap

@@ -43,6 +43,7 @@ class Scheduler:
         subtask_timeout_s: float | None = None,
         listeners: list[Listener] | None = None,
         records: dict[str, SubtaskRecord] | None = None,
+        streaming: bool = False,
     ):
         self.plan, self.ctx, self.agents, self.models = plan, ctx, agents, models
         self.max_parallel, self.fail_fast, self.timeout = max(1, max_parallel), fail_fast, subtask_timeout_s
@@ -72,6 +73,58 @@ class Scheduler:
             for st in plan.subtasks
             if self.waiting[st.id] == 0 and self.records[st.id].status == "pending"
         ]
+        # Streamed planning: subtasks keep arriving (`add`) until `close`; `run` waits for them.
+        self.kept = {sid: rec for sid, rec in (records or {}).items() if rec.status == "succeeded"}
+        self.open = streaming
+        self._wake = asyncio.Event()
+
+    # -- subtasks arriving while the plan streams in
+
+    def add(self, s: Subtask) -> SubtaskRecord:
+        """One more subtask, already validated against those before it (its dependencies are
+        known). It starts as soon as they have succeeded; listeners see it appear as pending."""
+        if not self.open:
+            raise RuntimeError("Scheduler.add after close(): the plan is complete.")
+        self.plan.subtasks.append(s)
+        rec = SubtaskRecord(s.id, s.agent, call=_call_of(s))
+        kept = self.kept.get(s.id)
+        if kept is not None:
+            kept.call = rec.call
+            rec = kept
+        self.records[s.id], self.by_id[s.id], self.order[s.id] = rec, s, len(self.order)
+        self.plan_ids.add(s.id)
+        self.g.add_node(s.id)
+        self.dependants[s.id] = []
+        for d in s.depends_on:
+            self.g.add_edge(d, s.id)
+            self.dependants[d].append(s.id)
+        self.waiting[s.id] = sum(1 for d in s.depends_on if self.records[d].status != "succeeded")
+        broken = [
+            d for d in s.depends_on if self.records[d].status not in ("pending", "running", "succeeded")
+        ]
+        if rec.status == "pending":
+            if self.stop_reason or self.ctx.cancel.cancelled:
+                rec.status, rec.error = "skipped", self.stop_reason or "not started: the run was cancelled"
+            elif broken:
+                rec.status, rec.error = "skipped", f"dependency {broken[0]} {self.records[broken[0]].status}"
+            elif self.waiting[s.id] == 0:
+                self.ready.append(s.id)
+        self._notify(rec)
+        self._wake.set()
+        return rec
+
+    def close(self) -> None:
+        """No more subtasks are coming: `run` returns once what there is has finished."""
+        self.open = False
+        self._wake.set()
+
+    def drop_unstarted(self, reason: str) -> list[str]:
+        """Stop what has not started (it is skipped with `reason`); what runs finishes, and no
+        more subtasks are taken. Returns the ids dropped."""
+        dropped = [sid for sid, rec in self.records.items() if rec.status == "pending"]
+        self._skip_all_pending(reason)
+        self.close()
+        return dropped
 
     def _notify(self, rec: SubtaskRecord) -> None:
         for listener in self.listeners:
@@ -117,19 +170,30 @@ class Scheduler:
     async def run(self) -> dict[str, SubtaskRecord]:
         running: dict[asyncio.Task[AgentResult], Subtask] = {}
         writer_busy = False
+        wake: asyncio.Task[bool] | None = None
         try:
             while True:
                 if not (self.ctx.cancel.cancelled or self.stop_reason):
                     writer_busy = self._start_ready(running, writer_busy)
-                if not running:
+                if not running and not (self.open and not self.ctx.cancel.cancelled):
                     break
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if self.open and wake is None:
+                    self._wake.clear()
+                    wake = asyncio.create_task(self._wake.wait())
+                waiters: set[asyncio.Future] = {*running, *([wake] if wake is not None else [])}
+                done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                if wake is not None and wake in done:
+                    wake = None
                 for task in done:
+                    if task not in running:
+                        continue
                     s = running.pop(task)
                     if not s.read_only:
                         writer_busy = False
                     self._settle(s, task)
         except asyncio.CancelledError:
+            if wake is not None:
+                wake.cancel()
             # The run's own task was cancelled (wait_for, a task group): stop the subtasks and
             # leave every record in a final state, told to the listeners (the store).
             for task in running:
@@ -141,6 +205,8 @@ class Scheduler:
                     self._notify(rec)
             self._skip_all_pending("not started: the run was cancelled")
             raise
+        if wake is not None:
+            wake.cancel()
         if self.ctx.cancel.cancelled:
             for rec in self.records.values():
                 if rec.status == "running":

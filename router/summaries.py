@@ -33,9 +33,24 @@ def run_summaries(store: Store, limit: int = 20) -> list[dict[str, Any]]:
                 "cost_usd": (r["usage"] or {}).get("cost_usd"),
                 "conversation_id": r["conversation_id"],
                 "parent_run_id": r["parent_run_id"],
+                **_replanned(store, r),
             }
         )
     return out
+
+
+def _replanned(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    """For a replanned run: how many plans it had, and its subtask counts over the current plan."""
+    history = store.plans(row["id"])
+    if not history:
+        return {}
+    current = {s["id"] for s in (row["plan"] or {}).get("subtasks", [])}
+    rows = [s for s in store.subtasks(row["id"]) if s["id"] in current]
+    return {
+        "plans": len(history),
+        "subtasks_done": sum(1 for s in rows if s["status"] == "succeeded"),
+        "subtasks_total": len(rows),
+    }
 
 
 def _in_plan_order(row: dict[str, Any], subtasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -65,6 +80,19 @@ def run_details(store: Store, ref: str) -> dict[str, Any]:
         error=row["error"],
         seconds=row["seconds"] or 0.0,
     )
+    history = store.plans(row["id"])
+    if history:  # a replanned run: the subtasks of the current plan, each earlier plan in `plans`
+        current = {s["id"] for s in (row["plan"] or {}).get("subtasks", [])}
+        result.subtasks = [r for r in subtasks if r.id in current]
+        result.plans = [
+            {
+                "round": h["round"],
+                "replanned_because": h["reason"],
+                "plan": h["plan"],
+                "subtasks": h["subtasks"],
+            }
+            for h in history
+        ]
     data = result.to_dict()
     data["status"] = shown_status(store, row)
     if data["status"] == "interrupted":  # what was running died with the process

@@ -86,6 +86,8 @@ async def _call(
         telemetry.retried(retries, str(exc), delay)
         if request.on_text:  # text a failed stream already showed is about to come again
             request.on_text("\n[retrying] ")
+        if request.on_retry:
+            request.on_retry()
         ctx.emit(
             "model.retry",
             level="WARNING",

@@ -21,6 +21,10 @@ from runtime.model import ModelRequest, ModelResponse, ToolCall, public_message
 
 _TRANSIENT_STATUS = {408, 409, 429}
 APIS = ("chat", "responses")
+_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"}
+_CONTEXT_WORDS = re.compile(
+    r"context (length|window|size)|maximum context|too many tokens|prompt is too long", re.IGNORECASE
+)
 
 
 def resolve_api(api: str, base_url: str | None) -> str:
@@ -130,6 +134,14 @@ class OpenAIModel:
                 f"The model server answered {status}: {detail}",
                 status=status,
                 retry_after=retry_after(e.response.headers),
+            )
+        if status in (400, 413, 422) and _too_long(e, detail):
+            # Retrying resends the same conversation: say what makes it shorter instead.
+            return ModelError(
+                f"The conversation no longer fits the context window of model {self.name!r} ({detail}). "
+                "Split the subtask, give it less to read (tools.max_result_chars caps each tool result), "
+                "or use a model with a longer context.",
+                status=status,
             )
         if status == 401:
             return ModelError(
@@ -262,6 +274,14 @@ def _error_code(e: openai.APIStatusError) -> str | None:
     body = e.body
     err = body.get("error", body) if isinstance(body, dict) else None
     return err.get("code") if isinstance(err, dict) else None
+
+
+def _too_long(e: openai.APIStatusError, detail: str) -> bool:
+    """OpenAI (both APIs) says context_length_exceeded; vLLM, llama.cpp and others say it in words."""
+    body = e.body
+    err = body.get("error", body) if isinstance(body, dict) else None
+    kind = err.get("type") if isinstance(err, dict) else None
+    return _error_code(e) in _CONTEXT_CODES or kind in _CONTEXT_CODES or bool(_CONTEXT_WORDS.search(detail))
 
 
 def retry_after(headers: Any) -> float | None:

@@ -135,6 +135,10 @@ class PlannerSettings(_Section):
     max_subtasks: int = 50
     max_instruction_chars: int = 4000
     model: str | None = None
+    stream_plan: bool = True
+    """`shunter run` starts each subtask as soon as its line of the plan has streamed in."""
+    replan_rounds: int = Field(0, ge=0)
+    """Times a run with failed subtasks may go back to the planner (it then reads their results)."""
 
 
 class TelemetrySettings(_Section):
@@ -317,12 +321,27 @@ def _restrict_workspace(
         ws["agents"] = {name: _without_extra_tools(name, cfg, ignored) for name, cfg in agents.items()}
     _restrict_model(ws, ignored)
     _restrict_money(ws, trusted, ignored)
+    _restrict_replan(ws, trusted, ignored)
     telemetry = ws.get("telemetry")
     if isinstance(telemetry, dict) and _as(_BOOL, telemetry.get("capture_content")) is True:
         if not trusted.telemetry.capture_content:  # file contents would leave for the trace backend
             ws["telemetry"] = {k: v for k, v in telemetry.items() if k != "capture_content"}
             ignored("telemetry.capture_content", True, "it would send prompts and file contents to traces")
     return ws, warnings
+
+
+def _restrict_replan(ws: dict[str, Any], trusted: Settings, ignored: Any) -> None:
+    """Replanning hands untrusted results to the planner: only you may turn it up."""
+    planner = ws.get("planner")
+    if not isinstance(planner, dict) or "replan_rounds" not in planner:
+        return
+    value = _as(TypeAdapter(int), planner["replan_rounds"])
+    if value is not None and value > trusted.planner.replan_rounds:
+        planner = dict(planner)
+        ignored(
+            "planner.replan_rounds", planner.pop("replan_rounds"), "it would show tool output to the planner"
+        )
+        ws["planner"] = planner
 
 
 _LOCAL_URL = re.compile(r"^https?://(localhost|127(?:\.\d+){3}|\[::1\])(:\d+)?(/|$)", re.IGNORECASE)

@@ -44,6 +44,8 @@ class ModelRequest:
     stream: bool = True
     on_text: Callable[[str], None] | None = None
     """Receives text deltas as they stream."""
+    on_retry: Callable[[], None] | None = None
+    """Called when a failed attempt is about to be sent again: streamed text starts over."""
     max_output_tokens: int | None = None
     parallel_tool_calls: bool = True
     api: str | None = None

@@ -13,6 +13,8 @@ class Price:
     input: float
     cached_input: float
     output: float
+    reasoning: int = 0
+    """Typical reasoning tokens per request (a reasoning model's hidden output), for the estimate."""
 
     def cost(self, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
         """USD for one call; cached tokens are part of input_tokens, billed at the cached rate."""
@@ -32,13 +34,17 @@ class PriceTable:
     @classmethod
     def load(cls, overrides: dict[str, dict[str, float]] | None = None) -> PriceTable:
         raw = tomllib.loads(resources.files("runtime.data").joinpath("prices.toml").read_text())
-        raw.update(overrides or {})
+        for name, given in (overrides or {}).items():
+            # A new price keeps the bundled reasoning figure: that is about the model, not its price.
+            bundled = raw.get(name, {})
+            raw[name] = {"reasoning": bundled.get("reasoning", 0), **given}
         prices = {}
         for name, p in raw.items():
             prices[name] = Price(
                 input=float(p["input"]),
                 cached_input=float(p.get("cached_input", p["input"])),
                 output=float(p["output"]),
+                reasoning=int(p.get("reasoning", 0)),
             )
         return cls(prices)
 
@@ -54,3 +60,7 @@ class PriceTable:
     ) -> float | None:
         price = self.get(model)
         return None if price is None else price.cost(input_tokens, cached_input_tokens, output_tokens)
+
+    def reasoning(self, model: str) -> int:
+        price = self.get(model)
+        return price.reasoning if price else 0

@@ -39,7 +39,16 @@ STATE_FILE = "state.db"
 BUSY_TIMEOUT_S = 15.0
 """How long a writer waits for another process's transaction before giving up."""
 
-_JSON_COLUMNS = {"plan", "estimate", "usage", "usage_breakdown", "files_changed", "content", "overrides"}
+_JSON_COLUMNS = {
+    "plan",
+    "estimate",
+    "usage",
+    "usage_breakdown",
+    "files_changed",
+    "content",
+    "overrides",
+    "subtasks",
+}
 
 
 class StoreError(ShunterError):
@@ -348,7 +357,8 @@ class Store:
         (subtasks newest first, calls in order), from the session in which each subtask ended."""
         with self._lock:
             rows = self._c.execute(
-                """SELECT s.run_id, s.id AS subtask_id, s.agent, s.result, m.model, m.input_tokens, m.output_tokens
+                """SELECT s.run_id, s.id AS subtask_id, s.agent, s.result, m.model, m.input_tokens, m.output_tokens,
+                          m.reasoning_tokens
                    FROM (SELECT * FROM subtasks WHERE status IN ('succeeded', 'failed', 'limit')
                          ORDER BY finished_at DESC LIMIT ?) s
                    JOIN model_calls m ON m.run_id = s.run_id AND m.subtask_id = s.id AND m.session = s.session
@@ -423,6 +433,32 @@ class Store:
             sql, args = sql + " AND session = ?", [*args, session]
         with self._lock:
             return [dict(r) for r in self._c.execute(sql + " ORDER BY seq", args).fetchall()]
+
+    # -- plan history (replanned runs)
+
+    def save_plan(
+        self,
+        run_id: str,
+        round_: int,
+        plan: dict[str, Any],
+        reason: str | None,
+        subtasks: list[dict[str, Any]],
+    ) -> None:
+        """One plan of the run's history, with the final status of each of its subtasks."""
+        with self.tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO plans (run_id, round, reason, plan, subtasks, at) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, round_, reason, _encode(plan), _encode(subtasks), time.time()),
+            )
+
+    def plans(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's plan history, first plan first; empty for a run that was never replanned."""
+        with self._lock:
+            rows = self._c.execute(
+                "SELECT round, reason, plan, subtasks, at FROM plans WHERE run_id = ? ORDER BY round",
+                (run_id,),
+            ).fetchall()
+        return [_decode(r) for r in rows]  # type: ignore[misc]
 
     def messages(self, run_id: str, subtask_id: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM messages WHERE run_id = ?", [run_id]

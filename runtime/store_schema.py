@@ -96,5 +96,18 @@ def _v3(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE runs ADD COLUMN overrides TEXT")
 
 
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
+def _v4(c: sqlite3.Connection) -> None:
+    """The plan history of a replanned run: round 0 is the first plan, each replan one more."""
+    c.execute(
+        "CREATE TABLE plans (run_id TEXT NOT NULL, round INTEGER NOT NULL, reason TEXT, plan TEXT NOT NULL,"
+        " subtasks TEXT, at REAL NOT NULL, PRIMARY KEY (run_id, round))"
+    )
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (1, _v1),
+    (2, _v2),
+    (3, _v3),
+    (4, _v4),
+]
 LATEST = MIGRATIONS[-1][0]

@@ -33,6 +33,7 @@ from runtime.testserver_replies import (
     Fault,
     MalformedToolCall,
     NoUsage,
+    Paced,
     Reply,
     Slow,
     Text,
@@ -53,6 +54,7 @@ __all__ = [
     "Fault",
     "MalformedToolCall",
     "NoUsage",
+    "Paced",
     "RecordedRequest",
     "Reply",
     "Slow",
@@ -106,13 +108,15 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         owner = self.server.owner
-        owner._record(self, body)
+        index = owner._record(self, body)
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/responses"):
             self.send_json(404, error_body(404, f"No route for POST {self.path}."))
         elif not isinstance(body, dict):
             self.send_json(400, error_body(400, "The request body is not a JSON object."))
         else:
             owner._answer(self, body)
+            with owner._lock:
+                owner.finished_at[index] = time.monotonic()
 
     def send_json(self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(data).encode()
@@ -192,11 +196,14 @@ class TestServer:
         """Chooses the reply from the request body when the queue is empty."""
         self.errors: list[BaseException] = []
         """Exceptions raised while answering (a failing handler, a bad reply); each was sent as a 500."""
+        self.finished_at: dict[int, float] = {}
+        """time.monotonic() when the answer to requests[i] was fully sent (the end of a stream)."""
         self._queue: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._counter = 0
         self._stopping = threading.Event()
+        self._pace = threading.local()  # a Paced reply's seconds, for the thread answering it
         self._connections: dict[Any, threading.Thread] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -288,7 +295,7 @@ class TestServer:
         with self._lock:
             self._connections.pop(sock, None)
 
-    def _record(self, handler: _Handler, body: Any) -> None:
+    def _record(self, handler: _Handler, body: Any) -> int:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         path = handler.path.split("?", 1)[0]
         record = RecordedRequest(
@@ -301,6 +308,7 @@ class TestServer:
         )
         with self._lock:
             self._requests.append(record)
+            return len(self._requests) - 1
 
     def _next_id(self) -> int:
         with self._lock:
@@ -334,9 +342,11 @@ class TestServer:
 
     def _deliver(self, handler: _Handler, body: dict[str, Any], reply: Reply) -> None:
         responses = handler.path.rstrip("/").endswith("/responses")
-        delay, with_usage = self.latency_s, True
-        while isinstance(reply, Slow | NoUsage):
-            if isinstance(reply, Slow):
+        delay, with_usage, self._pace.value = self.latency_s, True, 0.0
+        while isinstance(reply, Slow | NoUsage | Paced):
+            if isinstance(reply, Paced):
+                self._pace.value = reply.seconds
+            elif isinstance(reply, Slow):
                 delay += reply.seconds
             else:
                 with_usage = False
@@ -391,17 +401,24 @@ class TestServer:
             return
         events = response_events(answer, model, response_id, self.stream_piece_chars)
         handler.start_stream()
+        gap = self._gap(len(events))
         for i, event in enumerate(events):
-            if i and not self._wait(self.stream_chunk_delay_s):
+            if i and not self._wait(gap):
                 handler.drop()
                 return
             # No [DONE]: a Responses stream ends with its completed event.
             handler.send_event(json.dumps(event), last=i == len(events) - 1, name=event["type"])
 
+    def _gap(self, count: int) -> float:
+        """The pause between streamed events: a Paced reply spreads its events over its seconds."""
+        pace = getattr(self._pace, "value", 0.0)
+        return max(self.stream_chunk_delay_s, pace / max(count - 1, 1)) if pace else self.stream_chunk_delay_s
+
     def _stream(self, handler: _Handler, chunks: list[dict[str, Any]]) -> None:
         handler.start_stream()
+        gap = self._gap(len(chunks))
         for i, chunk in enumerate(chunks):
-            if i and not self._wait(self.stream_chunk_delay_s):
+            if i and not self._wait(gap):
                 handler.drop()  # stopping: leave the stream unterminated, as a dying server would
                 return
             handler.send_event(json.dumps(chunk))

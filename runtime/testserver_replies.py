@@ -72,14 +72,22 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Paced:
+    """Stream `reply` spread evenly over `seconds` (a plan that takes a second to arrive)."""
+
+    seconds: float
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class NoUsage:
     """Answer `reply` without token usage (no usage field, no usage chunk)."""
 
     reply: Reply
 
 
-Reply = Text | ToolCalls | MalformedToolCall | Fault | Drop | Slow | NoUsage
-REPLY_TYPES = (Text, ToolCalls, MalformedToolCall, Fault, Drop, Slow, NoUsage)
+Reply = Text | ToolCalls | MalformedToolCall | Fault | Drop | Slow | NoUsage | Paced
+REPLY_TYPES = (Text, ToolCalls, MalformedToolCall, Fault, Drop, Slow, NoUsage, Paced)
 
 
 # --- building response payloads ---------------------------------------------------------------

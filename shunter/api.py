@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ from planner.estimate import AgentStats
 from router.calibration import history_stats
 from router.conversations import FollowUp
 from router.memory import planner_memory
+from router.planned import stream_plan_and_execute
 from router.recorder import RunRecorder
 from router.records import RunResult
+from router.replan import OnReplan
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
 from runtime import telemetry
@@ -32,6 +34,17 @@ def _provider(model: Model | ModelProvider | None, settings: Settings) -> ModelP
     if callable(model) and not hasattr(model, "complete"):
         return model
     return SingleModel(model)  # type: ignore[arg-type]  # a Model: one for every agent
+
+
+@asynccontextmanager
+async def _models(model: Model | ModelProvider | None, settings: Settings) -> AsyncIterator[ModelProvider]:
+    """The provider for `model`; one made here (the OpenAI client) is closed on leaving."""
+    provider = _provider(model, settings)
+    try:
+        yield provider
+    finally:
+        if model is None and isinstance(provider, OpenAIProvider):
+            await provider.aclose()
 
 
 def prepare(
@@ -84,10 +97,10 @@ async def _plan(
     memory, history = (
         ("", None) if store is None else (planner_memory(store, request, None), history_stats(store))
     )
-    models = _provider(model, ctx.settings)
-    return await plan_request(
-        request, ctx, agents or default_agents(), models, memory=memory, history=history
-    )
+    async with _models(model, ctx.settings) as models:
+        return await plan_request(
+            request, ctx, agents or default_agents(), models, memory=memory, history=history
+        )
 
 
 async def run(
@@ -102,20 +115,31 @@ async def run(
     on_planned: Callable[[Planned], Awaitable[bool]] | None = None,
     store: Store | None = None,
     follow: FollowUp | None = None,
+    stream_plan: bool = False,
 ) -> RunResult:
     """Plan and execute `request`. Side effects are refused unless `approve` says otherwise.
 
     `on_planned` sees the plan and estimate before anything runs and may return False to stop.
+    `stream_plan=True` starts each subtask as soon as its part of the plan has streamed in (then
+    no `on_planned`: it needs the whole plan before anything runs).
     A cancelled run returns status 'cancelled' with every finished subtask kept.
 
     With a store (`store=` or ctx.store) the run is recorded as it happens, so it can be resumed
     and undone by its run_id; the planner sees similar past requests and, with `follow`, the
     conversation so far; the estimate uses the calibrated history.
     """
-    with _context(ctx, workspace) as ctx, telemetry.run_span(ctx, request) as sp:
-        result = await _run(request, ctx, model, agents, approve, listeners, on_planned, store, follow)
-        telemetry.outcome(sp, result.status, result.error)
-        return result
+    with _context(ctx, workspace) as ctx:
+        if stream_plan and on_planned is not None:
+            raise ConfigError(
+                "on_planned needs the whole plan before anything runs, so it cannot be used with "
+                "stream_plan=True; pass stream_plan=False."
+            )
+        with telemetry.run_span(ctx, request) as sp:
+            result = await _run(
+                request, ctx, model, agents, approve, listeners, on_planned, store, follow, stream_plan
+            )
+            telemetry.outcome(sp, result.status, result.error)
+            return result
 
 
 async def _run(
@@ -128,18 +152,37 @@ async def _run(
     on_planned: Callable[[Planned], Awaitable[bool]] | None,
     store: Store | None,
     follow: FollowUp | None,
+    stream_plan: bool = False,
 ) -> RunResult:
     if approve is not None:
         ctx.approve = approve
     agents = agents or default_agents()
-    models = _provider(model, ctx.settings)
+    async with _models(model, ctx.settings) as models:
+        return await _record_and_run(
+            request, ctx, models, agents, listeners, on_planned, store, follow, stream_plan
+        )
+
+
+async def _record_and_run(
+    request: str,
+    ctx: RunContext,
+    models: ModelProvider,
+    agents: AgentRegistry,
+    listeners: list[Listener] | None,
+    on_planned: Callable[[Planned], Awaitable[bool]] | None,
+    store: Store | None,
+    follow: FollowUp | None,
+    stream_plan: bool,
+) -> RunResult:
     store = store or ctx.store
     if store is None:
         if follow is not None and follow != FollowUp():
             raise ConfigError(
                 "Following up on a conversation needs the run store; pass store=Store.open(workspace)."
             )
-        return await _plan_and_execute(request, ctx, agents, models, listeners or [], on_planned)
+        return await _plan_and_execute(
+            request, ctx, agents, models, listeners or [], on_planned, stream=stream_plan
+        )
     recorder = RunRecorder.start(store, ctx, request, follow)
     try:
         result = await _plan_and_execute(
@@ -152,6 +195,8 @@ async def _run(
             memory=recorder.memory(request),
             history=history_stats(store),
             after_plan=recorder.planned,
+            stream=stream_plan,
+            on_replan=recorder.replanned,
         )
     except BaseException as e:
         recorder.abort(e)
@@ -170,7 +215,21 @@ async def _plan_and_execute(
     memory: str = "",
     history: dict[str, AgentStats] | None = None,
     after_plan: Callable[[Planned], None] | None = None,
+    stream: bool = False,
+    on_replan: OnReplan | None = None,
 ) -> RunResult:
+    if stream:
+        return await stream_plan_and_execute(
+            request,
+            ctx,
+            agents,
+            models,
+            memory=memory,
+            history=history,
+            listeners=listeners,
+            after_plan=after_plan,
+            on_replan=on_replan,
+        )
     try:
         planned = await plan_request(request, ctx, agents, models, memory=memory, history=history)
     except RunCancelled:
@@ -179,7 +238,7 @@ async def _plan_and_execute(
         after_plan(planned)
     if on_planned is not None and not await on_planned(planned):
         return _cancelled(ctx, request, "Stopped before execution.", planned)
-    return await execute(planned, ctx, agents, models, listeners=listeners)
+    return await execute(planned, ctx, agents, models, listeners=listeners, on_replan=on_replan)
 
 
 def _cancelled(ctx: RunContext, request: str, error: str, planned: Planned | None = None) -> RunResult:
@@ -215,27 +274,31 @@ async def resume(
     from router.resume import resume as resume_run
 
     ws = ctx.workspace if ctx is not None else check_workspace(workspace)
-    store = store or (ctx.store if ctx is not None else None) or Store.open(ws)
-    row = resumable_run(store, run_id)
-    if ctx is None:
-        ctx = prepare(ws, run_id=row["id"])
-    elif ctx.run_id != row["id"]:
-        raise ConfigError(
-            f"The context is for run {ctx.run_id}, not {row['id']}; make it with prepare(..., run_id={row['id']!r})."
-        )
-    if approve is not None:
-        ctx.approve = approve
-    with telemetry.run_span(ctx, row["request"], resumed=True) as sp:
-        result = await resume_run(
-            store,
-            ctx,
-            agents or default_agents(),
-            _provider(model, ctx.settings),
-            force=force,
-            listeners=listeners or [],
-        )
-        telemetry.outcome(sp, result.status, result.error)
-        return result
+    given = store or (ctx.store if ctx is not None else None)
+    store = given or Store.open(ws)
+    owned_ctx = None
+    try:
+        row = resumable_run(store, run_id)
+        if ctx is None:
+            ctx = owned_ctx = prepare(ws, run_id=row["id"])
+        elif ctx.run_id != row["id"]:
+            raise ConfigError(
+                f"The context is for run {ctx.run_id}, not {row['id']}; make it with prepare(..., run_id={row['id']!r})."
+            )
+        if approve is not None:
+            ctx.approve = approve
+        async with _models(model, ctx.settings) as models:
+            with telemetry.run_span(ctx, row["request"], resumed=True) as sp:
+                result = await resume_run(
+                    store, ctx, agents or default_agents(), models, force=force, listeners=listeners or []
+                )
+                telemetry.outcome(sp, result.status, result.error)
+                return result
+    finally:  # what this call opened, it closes: the log sink, the store, the HTTP client
+        if owned_ctx is not None:
+            owned_ctx.close()
+        if given is None:
+            store.close()
 
 
 def run_sync(request: str, **kw: Any) -> RunResult:

@@ -91,7 +91,11 @@ def run(
     yes: YesFlag = False,
     max_cost: Annotated[
         float | None,
-        typer.Option("--max-cost", help="Budget in USD: refuse to start above it, stop on reaching it."),
+        typer.Option(
+            "--max-cost",
+            help="Budget in USD: refuse to start above it, stop on reaching it. Needs the whole plan "
+            "first, so planning is then not streamed.",
+        ),
     ] = None,
     max_parallel: MaxParallel = None,
     fail_fast: Annotated[
@@ -108,8 +112,27 @@ def run(
     from_run: Annotated[
         str | None, typer.Option("--from", help="Branch a new conversation line from this run.")
     ] = None,
+    no_stream_plan: Annotated[
+        bool,
+        typer.Option(
+            "--no-stream-plan",
+            help="Wait for the whole plan (and show it with its estimate) before anything starts. "
+            "Streaming is also off with --max-cost.",
+        ),
+    ] = False,
+    replan: Annotated[
+        int | None,
+        typer.Option(
+            "--replan",
+            help="After failed subtasks, go back to the planner up to N times (it then reads their "
+            "results, quoted as data; no new agents or tools). Default 0.",
+        ),
+    ] = None,
 ) -> None:
-    """Plan, show the estimate, execute with approvals and live progress, print the answer and usage."""
+    """Plan, show the estimate, execute with approvals and live progress, print the answer and usage.
+
+    Planning is streamed: each subtask starts as soon as its part of the plan has arrived, unless
+    --no-stream-plan or --max-cost is given."""
     from shunter.commands import RunOptions, run_command
 
     opts = RunOptions(
@@ -122,6 +145,8 @@ def run(
         continue_=continue_,
         conversation=conversation,
         from_run=from_run,
+        stream_plan=not no_stream_plan,
+        replan=replan,
     )
     code = _guard(lambda: run_command(request, workspace, opts), as_json)
     raise typer.Exit(code or 0)
@@ -201,6 +226,25 @@ def demo(
 
     code = _guard(lambda: demo_command(as_json, keep, latency, workspace), as_json)
     raise typer.Exit(code or 0)
+
+
+@app.command()
+def mcp(
+    workspace: Workspace = Path("."),
+    http: Annotated[
+        str | None,
+        typer.Option("--http", help="Serve streamable HTTP on HOST:PORT (loopback) instead of stdio."),
+    ] = None,
+    yes: YesFlag = False,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow --http on a host other machines can reach.")
+    ] = False,
+    model: ModelName = None,
+) -> None:
+    """Serve Shunter as an MCP server (tools plan, run, runs, show) over stdio or streamable HTTP."""
+    from shunter.mcp_server import serve
+
+    _guard(lambda: serve(workspace, http=http, yes=yes, allow_remote=allow_remote, model=model))
 
 
 def _register_state_commands() -> None:

@@ -161,6 +161,17 @@ def _show_text(d: dict[str, Any]) -> str:
     if d["error"]:
         lines.append(f"Error: {d['error']}")
     plan = d["plan"] or {}
+    for h in d.get("plans", [])[:-1]:  # a replanned run: each earlier plan, then the current one
+        lines += [
+            "",
+            f"Plan {h['round'] + 1} (replanned because: {_clip(h['replanned_because'] or '', 120)})",
+        ]
+        lines += [
+            f"  {_ICONS.get(s['status'], '?')} {s['id']:<4} {s['agent']:<9} {s['status']}"
+            for s in h["subtasks"]
+        ]
+    if d.get("plans"):
+        lines += ["", f"Plan {len(d['plans'])} (current)"]
     lines += ["", f"Goal: {plan.get('goal', '(not planned yet)')}"]
     steps = {s["id"]: s for s in plan.get("subtasks", [])}
     for s in d["subtasks"]:

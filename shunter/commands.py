@@ -40,8 +40,13 @@ def _overrides(
     max_parallel: int | None = None,
     max_cost: float | None = None,
     fail_fast: bool = False,
+    replan: int | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if replan is not None:
+        if replan < 0:
+            raise ConfigError(f"--replan must be 0 or more rounds, not {replan}.")
+        out["planner"] = {"replan_rounds": replan}
     if model:
         out["model"] = {"name": model}
     if max_parallel is not None:
@@ -126,6 +131,8 @@ class RunOptions:
     continue_: bool = False
     conversation: str | None = None
     from_run: str | None = None
+    stream_plan: bool = True
+    replan: int | None = None
 
 
 def _install_sigint(ctx) -> None:
@@ -212,6 +219,9 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
         return ok
 
     follow = FollowUp(continue_=opts.continue_, conversation=opts.conversation, from_run=opts.from_run)
+    stream = streams_plan(opts, ctx.settings)
+    if stream:  # subtasks appear in the live display as the plan streams in
+        await on_planned_stream(ctx, opts, progress_holder)
     try:
         return await api_run(
             request,
@@ -219,14 +229,29 @@ async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResu
             model=model,
             agents=agents,
             listeners=[listener],
-            on_planned=on_planned,
+            on_planned=None if stream else on_planned,
             follow=follow,
+            stream_plan=stream,
         )
     finally:
         if progress_holder:
             progress_holder[0].__exit__(None, None, None)
         if hasattr(model, "aclose"):
             await model.aclose()
+
+
+def streams_plan(opts: RunOptions, settings: Settings) -> bool:
+    """Streamed planning, unless turned off or the whole plan is needed first: --max-cost checks
+    the estimate (and may ask for confirmation on a terminal) before anything starts."""
+    return opts.stream_plan and settings.planner.stream_plan and opts.max_cost is None
+
+
+async def on_planned_stream(ctx, opts: RunOptions, holder: list[Progress]) -> None:
+    p = Progress(ctx.usage, [], live=None if not opts.as_json else False)
+    holder.append(p.__enter__())
+    ctx.on_text = p.on_text
+    if isinstance(ctx.approve, InteractiveApprover):
+        ctx.approve.pause = p.paused
 
 
 def _check_budget_can_be_enforced(settings: Settings) -> None:
@@ -250,7 +275,7 @@ def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx
         raise ConfigError(
             'No request given; say what you want done, e.g. shunter run "list the TODOs in src/".'
         )
-    overrides = _overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast)
+    overrides = _overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast, opts.replan)
     if ctx is None:
         ws = check_workspace(workspace)
         settings = settings_for(ws, overrides)
@@ -319,7 +344,8 @@ def demo_command(as_json: bool, keep: bool, latency: float, workspace: Path | No
     from shunter.api import prepare as prep
 
     ctx = prep(tmp, overrides=overrides, approve=approve_all if as_json else announcing_approver())
-    opts = RunOptions(yes=True, as_json=as_json)
+    # Not streamed: the demo shows the whole plan and its estimate before it runs.
+    opts = RunOptions(yes=True, as_json=as_json, stream_plan=False)
     code = run_command(DEMO_REQUEST, tmp, opts, model=demo_model(latency), ctx=ctx)
     if not as_json:
         todo = tmp / "TODO.md"

@@ -89,6 +89,7 @@ def estimate_table(est: dict[str, Any]) -> str:
         lines.append(
             f"  {r['id']:<10} {r['agent']:<9} {r['model']:<14} ~{r['iterations']:>4} iter  in {r['input_tokens']:>7,}  "
             f"out {r['output_tokens']:>6,}  {usd(r['low_usd'])} / {usd(r['expected_usd'])} / {usd(r['high_usd'])}"
+            + _reasoning(r)
         )
     p = est["planner"]
     lines.append(
@@ -96,7 +97,7 @@ def estimate_table(est: dict[str, Any]) -> str:
     )
     lines.append(
         f"  Total: in {est['input_tokens']:,}  out {est['output_tokens']:,}  "
-        f"{usd(est['low_usd'])} / {usd(est['expected_usd'])} / {usd(est['high_usd'])}"
+        f"{usd(est['low_usd'])} / {usd(est['expected_usd'])} / {usd(est['high_usd'])}" + _reasoning(est)
     )
     if est["unpriced_models"]:
         lines.append(
@@ -105,10 +106,17 @@ def estimate_table(est: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _reasoning(row: dict[str, Any]) -> str:
+    """Reasoning tokens are part of the output; say how much, where a reasoning model writes any."""
+    n = row.get("reasoning_tokens") or 0
+    return f"  (out includes {n:,} reasoning)" if n else ""
+
+
 def usage_summary(result: dict[str, Any]) -> str:
     u = result["usage"]
+    reasoning = f" ({u['reasoning_tokens']:,} reasoning)" if u.get("reasoning_tokens") else ""
     lines = [
-        f"Usage: {u['input_tokens']:,} input tokens ({u['cached_input_tokens']:,} cached), {u['output_tokens']:,} output, "
+        f"Usage: {u['input_tokens']:,} input tokens ({u['cached_input_tokens']:,} cached), {u['output_tokens']:,} output{reasoning}, "
         f"{u['requests']} requests, {u['tool_calls']} tool calls, {usd(u['cost_usd'])}, {u.get('wall_seconds', 0):.1f} s",
     ]
     for name, a in result.get("usage_by_agent", {}).items():

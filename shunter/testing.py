@@ -1,7 +1,17 @@
 """Testing helpers for Shunter users: scripted models and the OpenAI-compatible test server."""
 
 from runtime.testing import FunctionModel, ScriptedModel, calls, text, tool_call
-from runtime.testserver import Drop, Fault, MalformedToolCall, NoUsage, Slow, TestServer, Text, ToolCalls
+from runtime.testserver import (
+    Drop,
+    Fault,
+    MalformedToolCall,
+    NoUsage,
+    Paced,
+    Slow,
+    TestServer,
+    Text,
+    ToolCalls,
+)
 
 __all__ = [
     "Drop",
@@ -9,6 +19,7 @@ __all__ = [
     "FunctionModel",
     "MalformedToolCall",
     "NoUsage",
+    "Paced",
     "ScriptedModel",
     "Slow",
     "TestServer",

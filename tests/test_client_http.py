@@ -149,6 +149,39 @@ async def test_400_is_not_retried(test_server, make_ctx, make_model):
     assert len(test_server.chat_requests) == 1 and test_server.pending == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {  # OpenAI, both APIs
+            "error": {
+                "message": "This model's maximum context length is 128000 tokens. However, your messages "
+                "resulted in 130512 tokens.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        },
+        {"object": "error", "message": "This model's maximum context length is 8192 tokens.", "code": 400},
+        {
+            "error": {
+                "code": 400,
+                "message": "request exceeds the available context size",
+                "type": "exceed_context_size_error",
+            }
+        },
+    ],
+    ids=["openai", "vllm", "llama.cpp"],
+)
+async def test_context_too_long_says_how_to_shorten_it(test_server, make_ctx, make_model, body):
+    test_server.enqueue(Fault(400, body=body), Text("never sent"))
+    with pytest.raises(ModelError) as err:
+        await call_model(make_ctx(), make_model(), ask())
+    message = str(err.value)
+    assert "no longer fits the context window of model" in message and "tools.max_result_chars" in message
+    assert not isinstance(err.value, TransientModelError)
+    assert len(test_server.chat_requests) == 1 and test_server.pending == 1  # not retried
+
+
 async def test_401_says_the_api_key_was_rejected(test_server, make_ctx, make_model):
     test_server.enqueue(Fault(401))
     with pytest.raises(ModelError) as err:

@@ -182,7 +182,7 @@ def test_unknown_programs_and_programs_by_path_ask():
         ("time ls", "allow"),
         ("nohup ls", "ask"),
         ("find . -name '*.py' | xargs grep -l foo", "allow"),
-        ("find . | xargs rm", "ask"),
+        ("find . | xargs rm", "deny"),  # every file of the working directory, as `find . -delete`
         ("xargs rm -rf /", "deny"),
         ("find . -exec grep foo {} \\;", "ask"),
         ("find . -exec sh -c 'rm -rf /' \\;", "deny"),
@@ -266,7 +266,10 @@ def test_find_that_deletes_what_it_finds_gets_what_rm_rf_of_its_start_gets(targe
     commands = [f"rm -rf {target}", f"find {target} -delete", f"find {target} -exec rm {{}} +",
                 f"find {target} -exec rm -rf {{}} \\;", f"find {target} -execdir rm {{}} +",
                 f"find {target} -ok rm -f {{}} \\;", f"find {target} -type f -exec /bin/rm {{}} +",
-                f"find {target} -exec unlink {{}} \\;"]  # fmt: skip
+                f"find {target} -exec unlink {{}} \\;", f"find {target} -exec sudo rm -rf {{}} +",
+                f"find {target} -exec sudo -u root rm {{}} \\;", f"find {target} -exec env X=1 nice -n 5 rm {{}} +",
+                f"find {target} | xargs rm -rf", f"find {target} -type f | sort | xargs sudo rm -f",
+                f"find {target} -print0 | xargs -0 unlink"]  # fmt: skip
     assert {c: check_command(c).decision for c in commands} == dict.fromkeys(commands, decision)
 
 

@@ -166,3 +166,29 @@ async def test_an_agents_api_override_reaches_the_request(test_server, models, w
     finally:
         ctx.events.close()
     assert [r.path for r in test_server.chat_requests] == ["/v1/responses", "/v1/chat/completions"]
+
+
+@pytest.mark.parametrize("room", [20, 10])
+async def test_a_tight_budget_never_asks_responses_for_fewer_than_16_output_tokens(
+    test_server, models, workspace, room
+):
+    """The Responses API refuses max_output_tokens below 16: a call the budget leaves less room
+    for is not made (a limit stop), one with 16 or more asks for exactly what is left."""
+    from runtime.config import LimitSettings
+    from runtime.errors import UsageLimitExceeded
+    from runtime.tokens import count_messages
+
+    request = ModelRequest(messages=[{"role": "user", "content": "hello"}], stream=False)
+    sent = count_messages(request.messages, None, "gpt-5-mini")
+    ctx = RunContext.create(workspace, Settings(limits=LimitSettings(max_tokens=sent + room)))
+    try:
+        test_server.enqueue(Text("hi"))
+        if room < 16:
+            with pytest.raises(UsageLimitExceeded):
+                await call_model(ctx, models["responses"], request)
+            assert test_server.requests == []
+        else:
+            await call_model(ctx, models["responses"], request)
+            assert test_server.requests[-1].body["max_output_tokens"] == room
+    finally:
+        ctx.events.close()

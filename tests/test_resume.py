@@ -454,6 +454,51 @@ async def test_a_cancelled_run_is_recorded_and_resumes(workspace, test_server):
     assert integrity(ws) == "ok"
 
 
+async def test_resume_with_nothing_given_closes_what_it_opened(workspace, test_server, monkeypatch):
+    """api.resume(run_id, workspace=...) makes its own context, store and model client: all three
+    are closed when it returns (no log sink, database handle or HTTP client left behind)."""
+    from loguru import logger
+
+    ws = files_workspace(workspace)
+    brain = Brain(PLAN, TOOLS)
+    brain.slow = {"t3"}
+    test_server.handler = brain
+    ctx = in_process_ctx(ws, test_server)
+    provider = OpenAIProvider(ctx.settings)
+
+    def cancel_at_t3(rec) -> None:
+        if rec.id == "t3" and rec.status == "running":
+            ctx.cancel.cancel("test")
+
+    with Store.open(ws) as store:
+        try:
+            first = await api.run(
+                "read and write", ctx=ctx, model=provider, store=store, listeners=[cancel_at_t3]
+            )
+        finally:
+            await provider.aclose()
+    ctx.close()
+    brain.slow.clear()
+    monkeypatch.setenv("OPENAI_BASE_URL", test_server.base_url)
+    monkeypatch.setenv("SHUNTER_MODEL", "scripted")
+    sinks = len(logger._core.handlers)  # type: ignore[attr-defined]
+    closed: list[str] = []
+    real_close, real_aclose = Store.close, OpenAIProvider.aclose
+    monkeypatch.setattr(Store, "close", lambda self: (closed.append("store"), real_close(self))[1])
+
+    async def aclose(self) -> None:
+        closed.append("client")
+        await real_aclose(self)
+
+    monkeypatch.setattr(OpenAIProvider, "aclose", aclose)
+
+    resumed = await api.resume(first.run_id, workspace=ws, approve=approve_all)
+
+    assert first.status == "cancelled" and resumed.status == "succeeded"
+    assert len(logger._core.handlers) == sinks  # type: ignore[attr-defined]
+    assert "client" in closed and "store" in closed
+
+
 # --- a resumed run keeps its settings, its clock and its record ----------------------------------
 
 

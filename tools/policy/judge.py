@@ -34,6 +34,8 @@ class Judge(Protocol):
     """The source of the pipeline being walked, for reasons."""
     upstream: list[list[str] | None]
     """The literal words of the earlier stages of that pipeline (None: not a simple command)."""
+    first_stage: list[Word] | None
+    """The words, literal or not, of that pipeline's first stage when it is a simple command."""
 
     def deny(self, reason: str) -> None: ...
 

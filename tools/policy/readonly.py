@@ -136,10 +136,19 @@ _FIND_FILTERS = frozenset(
 )  # fmt: skip
 # Programs that delete the file they are given: run by `find -exec` on every file found, they do
 # what `find -delete` does. (shred and srm, which wipe files too, are denied by their own rule.)
-_DELETERS = frozenset({"rm", "unlink", "rmdir"})
+DELETERS = frozenset({"rm", "unlink", "rmdir"})
+# Commands that run the command after them (`sudo rm`, `env X=1 nice -n 5 rm`): what the
+# finder hands each file to is that inner command. Options that take a value skip it too.
+_WRAPPERS = frozenset({"sudo", "doas", "pkexec", "run0", "env", "nice", "nohup", "ionice", "command", "exec",
+                       "stdbuf", "timeout", "chrt", "taskset", "setsid", "time", "busybox"})  # fmt: skip
+_WRAPPER_VALUES = frozenset(
+    {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "-n", "-c", "-s", "-k"}
+)
 
 
-def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
+def find_starts(args: list[str]) -> tuple[list[int], bool]:
+    """The indexes of find's starting points in its arguments, and whether a filter (`-name`)
+    narrows what it finds."""
     i = 0
     while i < len(args) and (args[i] in ("-H", "-L", "-P", "-D") or args[i].startswith("-O")):
         i += 2 if args[i] == "-D" else 1
@@ -147,8 +156,13 @@ def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
     while i < len(args) and not (args[i].startswith("-") or args[i] in ("(", "!", ")", ",")):
         starts.append(i)
         i += 1
+    return starts, any(t in _FIND_FILTERS for t in args[i:])
+
+
+def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
+    starts, filtered = find_starts(args)
     start_words = [c.args[k] for k in starts] or [literal(".")]
-    filtered = any(t in _FIND_FILTERS for t in args[i:])
+    i = (starts[-1] + 1) if starts else 0
     reason: str | None = None
     j = i
     while j < len(args):
@@ -162,7 +176,7 @@ def _ro_find(a: Judge, c: Cmd, args: list[str]) -> list[str] | str:
             j = k + 1
             continue
         if t == "-delete":
-            _find_delete(a, c, start_words, filtered, "find -delete")
+            find_deletes(a, c, start_words, filtered, "find -delete")
             reason = reason or f"{snip(c.src)}: `find -delete` deletes the files it finds."
         elif t in _FIND_WRITES:
             if j + 1 < len(args):
@@ -178,13 +192,26 @@ def _find_exec(a: Judge, c: Cmd, action: str, inner: list[Word], starts: list[Wo
     verdict."""
     if not inner:
         return
-    base = (inner[0].text or inner[0].approx).rsplit("/", 1)[-1]
-    if base in _DELETERS:
-        _find_delete(a, c, starts, filtered, f"find {action} {base}")
+    base = command_base([w.text or w.approx for w in inner])
+    if base in DELETERS:
+        find_deletes(a, c, starts, filtered, f"find {action} {base}")
     a.judge(inner, None, c.src, "find")
 
 
-def _find_delete(a: Judge, c: Cmd, starts: list[Word], filtered: bool, how: str) -> None:
+def command_base(words: list[str]) -> str:
+    """The program a command line runs once wrappers are peeled: `sudo -u root rm -rf {}` is rm."""
+    i = 0
+    while i < len(words):
+        base = words[i].rsplit("/", 1)[-1]
+        if base not in _WRAPPERS:
+            return base
+        i += 1
+        while i < len(words) and (words[i].startswith("-") or "=" in words[i] or words[i][:1].isdigit()):
+            i += 2 if words[i] in _WRAPPER_VALUES else 1
+    return ""
+
+
+def find_deletes(a: Judge, c: Cmd, starts: list[Word], filtered: bool, how: str) -> None:
     """Deleting everything found under the starting points: unfiltered, what `rm -rf` of them
     gets; a filter (`-name '*.pyc'`) spares the working and home directories from a deny."""
     for w in starts:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tools.policy.danger import code_danger
 from tools.policy.judge import Judge, Rule
-from tools.policy.readonly import HARMLESS_OPTIONS
+from tools.policy.readonly import DELETERS, HARMLESS_OPTIONS, command_base, find_deletes, find_starts
 from tools.policy.words import (
     DYN,
     Cmd,
@@ -211,11 +211,24 @@ def _r_xargs(a: Judge, c: Cmd) -> None:
     a.judge(inner, None, c.src, "xargs")
     head = inner[0].text or ""
     base = head.rsplit("/", 1)[-1]
+    deleter = command_base([w.text or w.approx for w in inner])
+    if deleter in DELETERS:
+        _deletes_found(a, c, deleter)
     if base not in HARMLESS_OPTIONS:
         a.ask(f"{snip(c.src)}: xargs appends input words to `{base}`, where they could act as options.")
     if base not in _NAMES_ONLY and (arg_file or not _names_from_listing(a, c)):
         # `xargs cat < list`: the file names are data nobody has checked (.env, ~/.ssh/id_rsa).
         a.ask(f"{snip(c.src)}: `{base}` reads files whose names xargs takes from data that is not checked.")
+
+
+def _deletes_found(a: Judge, c: Cmd, base: str) -> None:
+    """`find / | xargs rm -rf` deletes what find lists: the verdict of `find / -delete`."""
+    first = a.first_stage if c.fed == "pipe" else None
+    if not first or (first[0].text or "").rsplit("/", 1)[-1] != "find":
+        return
+    args = first[1:]
+    starts, filtered = find_starts([w.text or w.approx for w in args])
+    find_deletes(a, c, [args[k] for k in starts] or [literal(".")], filtered, f"find | xargs {base}")
 
 
 # Programs that look at file names or metadata, never contents, so any name is harmless.

@@ -83,6 +83,7 @@ class Analyzer:
         # The words of the earlier stages of the pipeline being walked (None for a stage that is
         # not a simple command), so xargs can tell file names listed by find from file contents.
         self.upstream: list[list[str] | None] = []
+        self.first_stage: list[Word] | None = None
         self.words: list[str] = []  # every literal word, for checks across commands
 
     # ---- results
@@ -215,6 +216,7 @@ class Analyzer:
     def v_pipeline(self, node: Any, fed: Any, *, tail: bool = False) -> None:
         outer, self.pipeline = self.pipeline, node_text(node.parent if tail else node)
         outer_upstream, self.upstream = self.upstream, [] if not tail else [None]
+        outer_first, self.first_stage = self.first_stage, None
         first = not tail
         for child in node.children:
             if not child.is_named:
@@ -224,9 +226,11 @@ class Analyzer:
                     )
                 continue
             self.visit(child, fed if first else "pipe")
+            if first:
+                self.first_stage = _command_words(child)
             self.upstream.append(_stage_words(child))
             first = False
-        self.pipeline, self.upstream = outer, outer_upstream
+        self.pipeline, self.upstream, self.first_stage = outer, outer_upstream, outer_first
 
     def v_isolated(self, node: Any, fed: Any) -> None:
         # Subshells and substitutions: a `cd` inside does not move the commands after them.
@@ -530,15 +534,20 @@ def _input_kind(redirects: Sequence[Any]) -> Any:
     return kind
 
 
-def _stage_words(node: Any) -> list[str] | None:
-    """The literal words of a pipeline stage that is a simple command without redirections."""
+def _command_words(node: Any) -> list[Word] | None:
+    """The words of a pipeline stage that is a simple command, literal or not."""
     if node.type != "command":
         return None
     name = node.child_by_field_name("name")
     if name is None:
         return None
-    words = [word_of(name), *(word_of(a) for a in node.children_by_field_name("argument"))]
-    if any(w.text is None for w in words):
+    return [word_of(name), *(word_of(a) for a in node.children_by_field_name("argument"))]
+
+
+def _stage_words(node: Any) -> list[str] | None:
+    """The literal words of a pipeline stage that is a simple command without redirections."""
+    words = _command_words(node)
+    if words is None or any(w.text is None for w in words):
         return None
     return [w.text or "" for w in words]
 
