@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -32,8 +33,13 @@ def setup(extras: str = "dev") -> None:
         print("Creating .venv …", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
     want = _fingerprint(extras)
-    if STAMP.exists() and STAMP.read_text() == want:
-        return
+    if not (STAMP.exists() and STAMP.read_text() == want):
+        _pip_install(extras)
+        STAMP.write_text(want)
+    _npm_setup()
+
+
+def _pip_install(extras: str) -> None:
     print(f"Installing shunter[{extras}] into .venv …", file=sys.stderr)
     subprocess.run(
         [
@@ -49,7 +55,27 @@ def setup(extras: str = "dev") -> None:
         cwd=ROOT,
         check=True,
     )
-    STAMP.write_text(want)
+
+
+NPM_DIR = ROOT / "tests" / "npm-server"
+
+
+def _npm_setup() -> None:
+    """The MCP tests drive real npm programs (server-everything, the inspector CLI, the
+    conformance suite). npm ci installs them from the lock file once; without npm the tests
+    that need them say so."""
+    lock = NPM_DIR / "package-lock.json"
+    stamp = NPM_DIR / "node_modules" / ".shunter-installed"
+    want = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == want:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm not found: the MCP tests that use npm programs will say so.", file=sys.stderr)
+        return
+    print("Installing the npm test programs (npm ci) …", file=sys.stderr)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NPM_DIR, check=True)
+    stamp.write_text(want)
 
 
 def run(*cmd: str) -> int:
