@@ -59,6 +59,7 @@ class OpenAIModel:
         url = urlsplit(self.base_url)
         self._span_attrs = {
             "gen_ai.provider.name": "openai",  # the API's flavour; the server may host any model
+            "gen_ai.system": "openai",  # the name before the conventions' 1.37, still read by backends
             "server.address": url.hostname,
             "server.port": url.port or (443 if url.scheme == "https" else 80),
         }

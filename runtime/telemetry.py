@@ -24,10 +24,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
-import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
@@ -37,6 +36,12 @@ from runtime.errors import RunCancelled
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+_SUBTASK_SPANS: ContextVar[dict[str, Any] | None] = ContextVar("shunter_subtask_spans", default=None)
+"""Within a run: subtask id -> its span's context. One dict for the whole run (every scheduler
+of it: streamed, repaired, replanned), so a dependant links to a subtask another one ran."""
+
+_TOOL_CALL_ID: ContextVar[str | None] = ContextVar("shunter_tool_call_id", default=None)
 
 CONTENT_LIMIT = 64_000
 """Characters of one captured prompt or payload; the rest is cut (backends truncate anyway)."""
@@ -184,9 +189,44 @@ def run_span(ctx: Any, request: str, resumed: bool = False) -> Iterator[Span]:
         "shunter.run_id": ctx.run_id,
         "shunter.resumed": resumed,
     }
-    with span("invoke_workflow shunter", attrs) as sp:
-        content(ctx, sp, "shunter.request", request)
+    token = _SUBTASK_SPANS.set({})
+    try:
+        with span("invoke_workflow shunter", attrs) as sp:
+            content(ctx, sp, "shunter.request", request)
+            yield sp
+    finally:
+        _SUBTASK_SPANS.reset(token)
+
+
+@contextmanager
+def plan_span(*, streamed: bool = False, repair: bool = False, round_: int = 0) -> Iterator[Span]:
+    """`plan planner`: one planning (its model calls are its children). A streamed plan's
+    subtasks start while it is open; their spans are its siblings, children of the run."""
+    attrs = {
+        "gen_ai.operation.name": "plan",
+        "gen_ai.agent.name": "planner",
+        "shunter.plan.streamed": streamed,
+        "shunter.plan.repair": repair or None,
+        "shunter.plan.round": round_ or None,
+    }
+    with span("plan planner", attrs) as sp:
         yield sp
+
+
+def planned(sp: Span, outcome: Any, estimate: dict[str, Any] | None = None) -> None:
+    """What planning produced, on its span (a PlanOutcome, and the estimate when made)."""
+    sp.set_attribute("shunter.plan.subtasks", len(outcome.plan.subtasks))
+    sp.set_attribute("shunter.plan.attempts", outcome.attempts)
+    expected = (estimate or {}).get("expected_usd")
+    if isinstance(expected, int | float):
+        sp.set_attribute("shunter.estimate.expected_usd", float(expected))
+
+
+def rejected(ctx: Any, sp: Span, problems: list[str]) -> None:
+    """A plan sent back to the planner (the repair round that follows has its own span)."""
+    sp.set_attribute("error.type", "invalid_plan")
+    sp.set_attribute("shunter.plan.problems", len(problems))
+    sp.set_status(Status(StatusCode.ERROR, ctx.events.redact("; ".join(problems))[:1000]))
 
 
 def traced_plan(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -194,15 +234,10 @@ def traced_plan(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        attrs = {"gen_ai.operation.name": "plan", "gen_ai.agent.name": "planner"}
-        with span("plan planner", attrs) as sp:
-            planned: Any = await fn(*args, **kwargs)
-            sp.set_attribute("shunter.plan.subtasks", len(planned.plan.subtasks))
-            sp.set_attribute("shunter.plan.attempts", planned.outcome.attempts)
-            expected = (planned.estimate or {}).get("expected_usd")
-            if isinstance(expected, int | float):
-                sp.set_attribute("shunter.estimate.expected_usd", float(expected))
-            return planned
+        with plan_span() as sp:
+            result: Any = await fn(*args, **kwargs)
+            planned(sp, result.outcome, result.estimate)
+            return result
 
     return wrapper
 
@@ -218,8 +253,11 @@ def traced_synthesis(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any
 
 
 async def traced_subtask(work: Awaitable[T], ctx: Any, subtask: Any, spans: dict[str, Any]) -> T:
-    """Run one subtask's coroutine in `invoke_agent {agent}`. `spans` (one per scheduler) maps
-    finished subtask ids to their span contexts, so a dependant links to what it waited for."""
+    """Run one subtask's coroutine in `invoke_agent {agent}`, linked to the spans of the subtasks
+    it depends on. `spans` (the scheduler's) serves when there is no run span around."""
+    run_spans = _SUBTASK_SPANS.get()
+    if run_spans is not None:
+        spans = run_spans
     links = [Link(spans[d]) for d in subtask.depends_on if d in spans]
     attrs = {
         "gen_ai.operation.name": "invoke_agent",
@@ -289,6 +327,7 @@ def traced_tool(
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": name,
                 "gen_ai.tool.type": "function",
+                "gen_ai.tool.call.id": _TOOL_CALL_ID.get(),
                 "gen_ai.agent.name": ctx.agent,
                 "shunter.subtask.id": ctx.subtask_id,
             }
@@ -306,44 +345,19 @@ def traced_tool(
     return decorate
 
 
+async def tool_call(call_id: str | None, work: Awaitable[T]) -> T:
+    """Await one of the model's tool calls with its id known to the `execute_tool` span inside
+    (set here, in the coroutine that runs it, so calls gathered in parallel keep their own)."""
+    token = _TOOL_CALL_ID.set(call_id)
+    try:
+        return await work
+    finally:
+        _TOOL_CALL_ID.reset(token)
+
+
 @contextmanager
 def approval_span(ctx: Any, request: Any) -> Iterator[Span]:
     attrs = {"shunter.approval.tool": request.tool, "shunter.approval.kind": request.kind}
     with span(f"approve {request.tool}", attrs) as sp:
         content(ctx, sp, "shunter.approval.summary", request.summary)
         yield sp
-
-
-# -- the SDK, when the user installed it ----------------------------------------------------------
-
-
-def setup_from_env(env: dict[str, str] | None = None) -> Any:
-    """Install an SDK TracerProvider exporting over OTLP/HTTP when an OTLP endpoint is set in the
-    standard variables (the exporter reads OTEL_EXPORTER_OTLP_* itself). Returns the provider
-    (call .shutdown() to flush) or None. Without the SDK it says how to get it, once."""
-    env = dict(os.environ) if env is None else env
-    wanted = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if not wanted or env.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return None
-    if env.get("OTEL_TRACES_EXPORTER", "otlp") not in ("otlp", ""):
-        return None  # another exporter was asked for: leave the setup to the user's own tooling
-    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        return None  # a provider is installed already (the user's, or ours from an earlier command)
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    except ImportError:
-        sys.stderr.write(
-            "shunter: an OTLP endpoint is set but the OpenTelemetry SDK is not installed, so no spans "
-            "are exported; install it with: pip install 'shunter[otel]'\n"
-        )
-        return None
-    resource = Resource.create()
-    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({SERVICE_NAME: "shunter"}))
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
-    return provider

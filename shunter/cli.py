@@ -59,7 +59,7 @@ def _start_telemetry() -> None:
 
     if not any(k.startswith("OTEL_EXPORTER_OTLP") for k in os.environ):
         return  # the common case imports nothing more
-    from runtime.telemetry import setup_from_env
+    from runtime.telemetry_setup import setup_from_env
 
     provider = setup_from_env()
     if provider is not None:
