@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ from agents.base import Agent
 from agents.quoting import Upstream, quote_tool_result, quote_upstream
 from agents.registry import resolve_tools
 from prompts import load, render, render_text
+from runtime import telemetry
 from runtime.calls import call_model
 from runtime.context import RunContext
 from runtime.errors import ModelError, RunCancelled, ShunterError, UsageLimitExceeded
@@ -169,5 +170,9 @@ def _final(resp: ModelResponse, finish: Callable[..., AgentResult]) -> AgentResu
 async def _run_calls(calls: list[ToolCall], tools: dict[str, Tool], ctx: RunContext) -> list[str]:
     """One turn's calls: concurrently when every one is a known read-only tool, else in order."""
     if all(c.name in tools and tools[c.name].read_only for c in calls) and len(calls) > 1:
-        return list(await asyncio.gather(*(aexecute_tool(c.name, c.arguments, ctx, tools) for c in calls)))
-    return [await aexecute_tool(c.name, c.arguments, ctx, tools) for c in calls]
+        return list(await asyncio.gather(*(_one_call(c, tools, ctx) for c in calls)))
+    return [await _one_call(c, tools, ctx) for c in calls]
+
+
+def _one_call(c: ToolCall, tools: dict[str, Tool], ctx: RunContext) -> Awaitable[str]:
+    return telemetry.tool_call(c.id, aexecute_tool(c.name, c.arguments, ctx, tools))

@@ -22,6 +22,7 @@ from router.records import RunResult, SubtaskRecord
 from router.replan import OnReplan
 from router.run import Planned, conclude, execute, make_scheduler
 from router.scheduler import Listener, ModelProvider, Scheduler
+from runtime import telemetry
 from runtime.context import RunContext
 from runtime.errors import RunCancelled
 
@@ -101,26 +102,31 @@ async def stream_plan_and_execute(
     ctx.emit("run.started", subtasks=0, streamed=True)
     runner = asyncio.create_task(scheduler.run())
     try:
-        text = await session.ask(on_text=feed.on_text, on_retry=feed.stream.restart)
-        feed.finish()
-        plan, notes, errors = session.check(text)
-        if not feed.problems and plan is not None and not errors:
-            streamed = [s.model_dump() for s in scheduler.plan.subtasks]
-            if streamed != [s.model_dump() for s in plan.subtasks]:
-                errors = ["The plan's subtasks could not all be read as they streamed; send the plan again."]
-        if not feed.problems and plan is not None and not errors:
-            scheduler.plan.goal, scheduler.plan.answer = plan.goal, plan.answer
-            scheduler.close()
-            outcome = session.outcome(scheduler.plan, [*feed.notes, *notes])
-            # Recorded now, while subtasks still run: a run killed from here on resumes this plan.
-            planned = Planned(
-                request, outcome, estimate_plan(outcome.plan, ctx, agents, outcome.usage, history)
-            )
-            if after_plan is not None:
-                after_plan(planned)
-        else:
-            feed.fail(errors)
-            outcome = None
+        with telemetry.plan_span(streamed=True) as sp:
+            text = await session.ask(on_text=feed.on_text, on_retry=feed.stream.restart)
+            feed.finish()
+            plan, notes, errors = session.check(text)
+            if not feed.problems and plan is not None and not errors:
+                streamed = [s.model_dump() for s in scheduler.plan.subtasks]
+                if streamed != [s.model_dump() for s in plan.subtasks]:
+                    errors = [
+                        "The plan's subtasks could not all be read as they streamed; send the plan again."
+                    ]
+            if not feed.problems and plan is not None and not errors:
+                scheduler.plan.goal, scheduler.plan.answer = plan.goal, plan.answer
+                scheduler.close()
+                outcome = session.outcome(scheduler.plan, [*feed.notes, *notes])
+                # Recorded now, while subtasks still run: a run killed from here on resumes this plan.
+                planned = Planned(
+                    request, outcome, estimate_plan(outcome.plan, ctx, agents, outcome.usage, history)
+                )
+                telemetry.planned(sp, outcome, planned.estimate)
+                if after_plan is not None:
+                    after_plan(planned)
+            else:
+                feed.fail(errors)
+                outcome = None
+                telemetry.rejected(ctx, sp, feed.problems)
     except BaseException as e:
         scheduler.drop_unstarted("not started: planning stopped")
         if not isinstance(e, RunCancelled):
@@ -154,7 +160,9 @@ async def _repair(
     each finished subtask it repeats unchanged."""
     try:
         session.reject(feed.problems)
-        outcome: PlanOutcome = await session.finish()
+        with telemetry.plan_span(repair=True) as sp:
+            outcome: PlanOutcome = await session.finish()
+            telemetry.planned(sp, outcome)
     except RunCancelled:
         return await _cancelled_while_planning(request, scheduler, ctx, models, started)
     ran = {s.id: s for s in scheduler.plan.subtasks}

@@ -21,6 +21,7 @@ from planner.replan import escalations, grants_of, replan_message
 from prompts import render
 from router.runparts import Planned, make_scheduler
 from router.scheduler import ModelProvider, Scheduler
+from runtime import telemetry
 from runtime.context import RunContext
 from runtime.errors import PlanError
 
@@ -74,7 +75,10 @@ async def replan_until_done(
         reason = "; ".join(f"{r.id} {r.status}: {r.error}" for r in failed[:5])
         kept = {s.id: sched.records[s.id] for s in plan.subtasks if sched.records[s.id].status == "succeeded"}
         try:
-            outcome = await _ask(planned.request, plan, sched, ctx, agents, models, first, used, kept)
+            with telemetry.plan_span(round_=round_ + 1) as sp:
+                telemetry.content(ctx, sp, "shunter.replan.reason", reason)
+                outcome = await _ask(planned.request, plan, sched, ctx, agents, models, first, used, kept)
+                telemetry.planned(sp, outcome)
         except PlanError as e:
             out.note = f"replanning failed: {e}"
             ctx.emit("plan.replan_failed", level="WARNING", error=str(e))

@@ -15,10 +15,12 @@ from router.replan import replan_until_done
 from router.runparts import Planned, make_scheduler
 from router.scheduler import Listener, ModelProvider, Scheduler
 from router.synthesis import SynthesisFailed, fallback_answer, synthesize
+from runtime import telemetry
 from runtime.context import RunContext
 from runtime.errors import RunCancelled
 
 
+@telemetry.traced_plan
 async def plan_request(
     request: str,
     ctx: RunContext,

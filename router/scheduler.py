@@ -18,6 +18,7 @@ from planner.models import Plan, Subtask
 from planner.validate import graph
 from router.compiled import run_call
 from router.records import SubtaskRecord
+from runtime import telemetry
 from runtime.context import RunContext
 from runtime.model import Model
 from tools.truncate import truncate_result
@@ -55,6 +56,7 @@ class Scheduler:
                 rec.call = self.records[sid].call  # the store keeps the call in the plan, not the row
                 self.records[sid] = rec
         self.stop_reason: str | None = None
+        self.spans: dict[str, object] = {}  # subtask id -> its span's context, linked from dependants
         self.limit_hit: str | None = None
         # Event-driven readiness: a count of unfinished dependencies per subtask; a subtask joins
         # `ready` (in plan order) when its count reaches zero. O(edges) for the whole run.
@@ -144,7 +146,8 @@ class Scheduler:
                 waiting.append(sid)
                 continue
             writer_busy = writer_busy or not s.read_only
-            running[asyncio.create_task(self._run_one(s))] = s
+            work = telemetry.traced_subtask(self._run_one(s), self.ctx, s, self.spans)
+            running[asyncio.create_task(work)] = s
         self.ready = waiting
         return writer_busy
 

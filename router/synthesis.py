@@ -6,6 +6,7 @@ from agents.quoting import Upstream, quote_upstream
 from planner.models import Plan
 from prompts import render
 from router.records import SubtaskRecord
+from runtime import telemetry
 from runtime.calls import call_model
 from runtime.context import RunContext
 from runtime.errors import ModelError, RunCancelled, ShunterError
@@ -30,6 +31,7 @@ class SynthesisFailed(ShunterError):
         self.answer = answer
 
 
+@telemetry.traced_synthesis
 async def synthesize(
     request: str, plan: Plan, records: list[SubtaskRecord], ctx: RunContext, model: Model
 ) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import time
 
+from runtime import telemetry
 from runtime.context import RunContext
 from runtime.errors import CircuitOpenError, ModelError, RunCancelled, TransientModelError, UsageLimitExceeded
 from runtime.model import Model, ModelRequest, ModelResponse
@@ -43,7 +44,8 @@ async def _call(
         # [agents.NAME] api: the provider is keyed by model name only, so the agent's choice rides on the request.
         request = dataclasses.replace(request, api=override.api)
     if ctx.rate_limiter is not None and ctx.rate_limiter.limits(model.name):
-        waited = await ctx.cancel.guard(ctx.rate_limiter.acquire(model.name, input_tokens))
+        with telemetry.span("shunter.rate_limit", {"gen_ai.request.model": model.name}):
+            waited = await ctx.cancel.guard(ctx.rate_limiter.acquire(model.name, input_tokens))
         if waited:
             ctx.emit("model.rate_limited", model=model.name, waited_s=round(waited, 3))
 
@@ -81,6 +83,7 @@ async def _call(
     def on_retry(exc: BaseException, delay: float, attempt_no: int) -> None:
         nonlocal retries
         retries += 1
+        telemetry.retried(retries, str(exc), delay)
         if request.on_text:  # text a failed stream already showed is about to come again
             request.on_text("\n[retrying] ")
         if request.on_retry:
@@ -97,47 +100,49 @@ async def _call(
     async def sleep(seconds: float) -> None:
         await ctx.cancel.guard(asyncio.sleep(seconds))
 
-    started = time.monotonic()
-    ctx.emit(
-        "model.request",
-        model=model.name,
-        input_tokens=input_tokens,
-        messages=len(request.messages),
-        tools=len(request.tools or []),
-        stream=request.stream,
-    )
-    try:
-        resp = await with_retries(attempt, ctx.settings.retry, on_retry, sleep)
-    except (RunCancelled, CircuitOpenError):
-        raise
-    except TransientModelError as e:
-        ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
-        suffix = f" (after {retries + 1} attempts)" if retries else ""
-        cap = ctx.settings.retry.max_retry_after_s
-        if e.retry_after is not None and e.retry_after > cap:
-            # Say why a retryable error was not retried, and which setting would change that.
-            suffix += (
-                f"; the server asked to wait {e.retry_after:g} s, longer than "
-                f"retry.max_retry_after_s ({cap:g} s), so it was not retried"
-            )
-        raise ModelError(f"{e}{suffix}", status=e.status) from e
-    except ModelError as e:
-        ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
-        raise
-    delta = ctx.usage.record_response(
-        model.name, **resp.token_counts(), subtask=ctx.subtask_id, agent=ctx.agent
-    )
-    ctx.emit(
-        "model.response",
-        model=model.name,
-        input_tokens=resp.input_tokens,
-        output_tokens=resp.output_tokens,
-        cached_input_tokens=resp.cached_input_tokens,
-        tool_calls=len(resp.tool_calls),
-        retries=retries,
-        latency_s=round(time.monotonic() - started, 4),
-        cost_usd=delta.cost_usd,
-        usage_counted=resp.usage_counted,
-    )
-    ctx.usage.check_after()
-    return resp
+    with telemetry.model_span(ctx, model.name, request) as sp:
+        started = time.monotonic()
+        ctx.emit(
+            "model.request",
+            model=model.name,
+            input_tokens=input_tokens,
+            messages=len(request.messages),
+            tools=len(request.tools or []),
+            stream=request.stream,
+        )
+        try:
+            resp = await with_retries(attempt, ctx.settings.retry, on_retry, sleep)
+        except (RunCancelled, CircuitOpenError):
+            raise
+        except TransientModelError as e:
+            ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
+            suffix = f" (after {retries + 1} attempts)" if retries else ""
+            cap = ctx.settings.retry.max_retry_after_s
+            if e.retry_after is not None and e.retry_after > cap:
+                # Say why a retryable error was not retried, and which setting would change that.
+                suffix += (
+                    f"; the server asked to wait {e.retry_after:g} s, longer than "
+                    f"retry.max_retry_after_s ({cap:g} s), so it was not retried"
+                )
+            raise ModelError(f"{e}{suffix}", status=e.status) from e
+        except ModelError as e:
+            ctx.emit("model.error", level="ERROR", model=model.name, error=str(e), retries=retries)
+            raise
+        delta = ctx.usage.record_response(
+            model.name, **resp.token_counts(), subtask=ctx.subtask_id, agent=ctx.agent
+        )
+        ctx.emit(
+            "model.response",
+            model=model.name,
+            input_tokens=resp.input_tokens,
+            output_tokens=resp.output_tokens,
+            cached_input_tokens=resp.cached_input_tokens,
+            tool_calls=len(resp.tool_calls),
+            retries=retries,
+            latency_s=round(time.monotonic() - started, 4),
+            cost_usd=delta.cost_usd,
+            usage_counted=resp.usage_counted,
+        )
+        telemetry.model_done(ctx, sp, resp, retries, delta.cost_usd)
+        ctx.usage.check_after()
+        return resp

@@ -8,9 +8,11 @@ import json
 import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 
+from runtime import telemetry
 from runtime.config import OPENAI_DEFAULT_BASE_URL, ModelSettings
 from runtime.counted_usage import count_usage
 from runtime.errors import ConfigError, ModelError, TransientModelError
@@ -54,6 +56,13 @@ class OpenAIModel:
         """The API a request speaks unless it names one (ModelRequest.api)."""
         self.base_url = base_url or OPENAI_DEFAULT_BASE_URL
         self.shown_url = re.sub(r"//[^/@]*@", "//", self.base_url)  # never show a user:password@ part
+        url = urlsplit(self.base_url)
+        self._span_attrs = {
+            "gen_ai.provider.name": "openai",  # the API's flavour; the server may host any model
+            "gen_ai.system": "openai",  # the name before the conventions' 1.37, still read by backends
+            "server.address": url.hostname,
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+        }
         if not api_key:
             if base_url is None or base_url.rstrip("/") == OPENAI_DEFAULT_BASE_URL:
                 raise ConfigError(
@@ -82,6 +91,7 @@ class OpenAIModel:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         api = resolve_api(request.api, self.base_url) if request.api else self.api
+        telemetry.annotate({**self._span_attrs, "shunter.api": api})
         try:
             if api == "responses":
                 from runtime import responses  # the second API, kept in its own module
@@ -158,6 +168,7 @@ class OpenAIModel:
             model=completion.model or self.name,
             finish_reason=choice.finish_reason if choice else None,
         )
+        telemetry.annotate({"gen_ai.response.id": completion.id})
         _apply_usage(resp, completion.usage, request)
         return resp
 
@@ -175,6 +186,7 @@ class OpenAIModel:
                     usage = chunk.usage
                 if chunk.model:
                     resp.model = chunk.model
+                    telemetry.annotate({"gen_ai.response.id": chunk.id})
                 for choice in chunk.choices or []:
                     delta = choice.delta
                     if delta and delta.content:

@@ -157,6 +157,12 @@ class MemorySettings(_Section):
     sentences sit closer together)."""
 
 
+class TelemetrySettings(_Section):
+    capture_content: bool = False
+    """Record prompts, answers, tool arguments and results on the OpenTelemetry spans (scrubbed
+    of secrets). Off by default: spans then carry names, ids, tokens, costs and timings only."""
+
+
 class Settings(_Section):
     model: ModelSettings = Field(default_factory=ModelSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
@@ -164,6 +170,8 @@ class Settings(_Section):
     tools: ToolSettings = Field(default_factory=ToolSettings)
     planner: PlannerSettings = Field(default_factory=PlannerSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     """Per model name ('*' for every model): requests and tokens per minute."""
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
@@ -332,6 +340,11 @@ def _restrict_workspace(
     _restrict_model(ws, ignored)
     _restrict_money(ws, trusted, ignored)
     _restrict_replan(ws, trusted, ignored)
+    telemetry = ws.get("telemetry")
+    if isinstance(telemetry, dict) and _as(_BOOL, telemetry.get("capture_content")) is True:
+        if not trusted.telemetry.capture_content:  # file contents would leave for the trace backend
+            ws["telemetry"] = {k: v for k, v in telemetry.items() if k != "capture_content"}
+            ignored("telemetry.capture_content", True, "it would send prompts and file contents to traces")
     return ws, warnings
 
 

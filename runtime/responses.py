@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import openai
 
+from runtime import telemetry
 from runtime.counted_usage import count_usage
 from runtime.model import RESPONSES_ITEMS_KEY, ModelRequest, ModelResponse, ToolCall
 
@@ -163,6 +164,7 @@ def _parse(response: Any, name: str, request: ModelRequest) -> ModelResponse:
         finish_reason=_finish_reason(response, calls),
         output_items=items or None,
     )
+    telemetry.annotate({"gen_ai.response.id": getattr(response, "id", None)})
     usage = response.usage
     if usage is None:
         count_usage(resp, request)

@@ -20,6 +20,7 @@ from router.records import RunResult
 from router.replan import OnReplan
 from router.run import Planned, execute, plan_request
 from router.scheduler import Listener, ModelProvider
+from runtime import telemetry
 from runtime.config import Settings
 from runtime.context import Approver, RunContext, deny_all
 from runtime.embeddings import make_embedder
@@ -151,9 +152,12 @@ async def run(
                 "on_planned needs the whole plan before anything runs, so it cannot be used with "
                 "stream_plan=True; pass stream_plan=False."
             )
-        return await _run(
-            request, ctx, model, agents, approve, listeners, on_planned, store, follow, stream_plan
-        )
+        with telemetry.run_span(ctx, request) as sp:
+            result = await _run(
+                request, ctx, model, agents, approve, listeners, on_planned, store, follow, stream_plan
+            )
+            telemetry.outcome(sp, result.status, result.error)
+            return result
 
 
 async def _run(
@@ -305,15 +309,18 @@ async def resume(
         async with _models(model, ctx.settings) as models:
             embedder = make_embedder(ctx.settings, ctx, server=isinstance(models, OpenAIProvider))
             try:
-                return await resume_run(
-                    store,
-                    ctx,
-                    agents or default_agents(),
-                    models,
-                    force=force,
-                    listeners=listeners or [],
-                    embedder=embedder,
-                )
+                with telemetry.run_span(ctx, row["request"], resumed=True) as sp:
+                    result = await resume_run(
+                        store,
+                        ctx,
+                        agents or default_agents(),
+                        models,
+                        force=force,
+                        listeners=listeners or [],
+                        embedder=embedder,
+                    )
+                    telemetry.outcome(sp, result.status, result.error)
+                    return result
             finally:
                 if embedder is not None:
                     await embedder.aclose()

@@ -49,6 +49,21 @@ def main_options(
     from runtime.events import configure_stderr
 
     configure_stderr(-1 if quiet else verbose)
+    _start_telemetry()
+
+
+def _start_telemetry() -> None:
+    """Export spans when OTEL_EXPORTER_OTLP_ENDPOINT is set and shunter[otel] is installed."""
+    import atexit
+    import os
+
+    if not any(k.startswith("OTEL_EXPORTER_OTLP") for k in os.environ):
+        return  # the common case imports nothing more
+    from runtime.telemetry_setup import setup_from_env
+
+    provider = setup_from_env()
+    if provider is not None:
+        atexit.register(provider.shutdown)  # flushes the spans still batched
 
 
 @app.command()

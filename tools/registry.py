@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runtime import telemetry
 from runtime.config import load_settings
 from runtime.context import RunContext, approve_all
 from runtime.errors import RunCancelled, ShunterError, ToolDenied, ToolFailed, UsageLimitExceeded
@@ -103,6 +104,7 @@ def validate_arguments(t: Tool, args: dict[str, Any]) -> Any:
     return t.args_model.model_validate(drop_nulls_for_defaults(t.args_model, args))
 
 
+@telemetry.traced_tool(lambda result: isinstance(result, ToolFailure))
 async def aexecute_tool(
     name: str, args: dict[str, Any] | str, ctx: RunContext, allowed: Mapping[str, Tool] | None = None
 ) -> str:
@@ -178,10 +180,14 @@ async def aexecute_tool(
 
 async def _ask(ctx: RunContext, request: Any) -> bool:
     # Parallel subtasks ask one at a time: prompts are queued, never interleaved.
-    async with ctx.approval_lock:
-        # A cancelled run must not wait for someone to answer a prompt.
-        ok = await ctx.cancel.guard(ctx.approve(request))
-    ctx.emit("approval", tool=request.tool, summary=request.summary, approved=ok)
+    asked = time.monotonic()
+    with telemetry.approval_span(ctx, request) as sp:
+        async with ctx.approval_lock:
+            # A cancelled run must not wait for someone to answer a prompt.
+            ok = await ctx.cancel.guard(ctx.approve(request))
+        sp.set_attribute("shunter.approval.granted", ok)
+    waited = round(time.monotonic() - asked, 4)  # the report shows the wait for an answer
+    ctx.emit("approval", tool=request.tool, summary=request.summary, approved=ok, waited_s=waited)
     return ok
 
 
