@@ -15,7 +15,7 @@ from runtime import telemetry
 from runtime.context import RunContext
 from runtime.errors import CircuitOpenError, ModelError, RunCancelled, TransientModelError, UsageLimitExceeded
 from runtime.model import Model, ModelRequest, ModelResponse
-from runtime.retry import CircuitBreaker, with_retries
+from runtime.retry import CircuitBreaker, verdict, with_retries
 from runtime.tokens import count_messages
 
 
@@ -66,19 +66,8 @@ async def _call(
                 if tries == 1:
                     raise
                 raise TransientModelError(str(e), retry_after=max(e.retry_after, 0.25)) from e
-        try:
-            resp = await ctx.cancel.guard(model.complete(request))
-        except TransientModelError:
-            if breaker is not None:
-                breaker.on_failure()
-            raise
-        except BaseException:
-            if breaker is not None:
-                breaker.release_probe()
-            raise
-        if breaker is not None:
-            breaker.on_success()
-        return resp
+        with verdict(breaker):
+            return await ctx.cancel.guard(model.complete(request))
 
     def on_retry(exc: BaseException, delay: float, attempt_no: int) -> None:
         nonlocal retries

@@ -25,7 +25,7 @@ from runtime.errors import CircuitOpenError, ModelError, TransientModelError, Us
 from runtime.events import Redactor
 from runtime.local_embeddings import LocalEmbedder
 from runtime.notices import notice_once
-from runtime.retry import CircuitBreaker, with_retries
+from runtime.retry import CircuitBreaker, verdict, with_retries
 from runtime.tokens import count_text
 from runtime.usage import UsageTracker
 
@@ -115,21 +115,11 @@ class ServerEmbedder:
         async def attempt() -> list[list[float]]:
             if breaker is not None:
                 breaker.before_call()
-            try:
-                resp = await guard(self._client.embeddings.create(model=self.model, input=texts))
-            except openai.APIError as e:
-                mapped = self._mapped(e)
-                if breaker is not None and isinstance(mapped, TransientModelError):
-                    breaker.on_failure()
-                elif breaker is not None:
-                    breaker.release_probe()
-                raise mapped from e
-            except BaseException:
-                if breaker is not None:
-                    breaker.release_probe()
-                raise
-            if breaker is not None:
-                breaker.on_success()
+            with verdict(breaker):
+                try:
+                    resp = await guard(self._client.embeddings.create(model=self.model, input=texts))
+                except openai.APIError as e:
+                    raise self._mapped(e) from e
             self._count(resp, tokens)
             return [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -74,6 +75,24 @@ class CircuitBreaker:
         """A probe ended without a verdict (cancelled, non-transient error): allow another."""
         with self._lock:
             self._probe_in_flight = False
+
+
+@contextmanager
+def verdict(breaker: CircuitBreaker | None) -> Iterator[None]:
+    """Tell the breaker how the call inside ended: a transient failure counts against it, any
+    other error or a cancellation only frees the probe, and a return closes it."""
+    if breaker is None:
+        yield
+        return
+    try:
+        yield
+    except TransientModelError:
+        breaker.on_failure()
+        raise
+    except BaseException:
+        breaker.release_probe()
+        raise
+    breaker.on_success()
 
 
 def _retryable(settings: RetrySettings) -> Callable[[BaseException], bool]:
