@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import re
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
@@ -60,30 +62,82 @@ def _load_entry_points(registry: AgentRegistry) -> None:
             logger.bind(human=True).warning(f"Could not load the agent plugin {ep.name!r} ({ep.value}): {e}")
 
 
-def default_agents() -> AgentRegistry:
+def default_agents(settings: Settings | None = None) -> AgentRegistry:
+    """Built-ins, plugins, @register_agent, and with `settings` the specialists declared in
+    config ([agents.NAME] with a description)."""
     from agents.builtin import BUILTIN_AGENTS
 
     registry = AgentRegistry(BUILTIN_AGENTS)
     _load_entry_points(registry)
     for agent in _REGISTERED:
         registry.add(agent, source="registered")
+    if settings is not None:
+        for agent in config_agents(settings, registry):
+            registry.add(agent, source="config")
     return registry
+
+
+def config_agents(settings: Settings, known: AgentRegistry) -> list[Agent]:
+    """[agents.NAME] entries with a description and no agent of that name: specialists with no
+    Python code, whose tools are their MCP servers' (`mcp = ["git"]`) and their extra_tools."""
+    out = []
+    for name, cfg in settings.agents.items():
+        for server in cfg.mcp:
+            if server not in settings.mcp.servers:
+                raise ConfigError(
+                    f"[agents.{name}] mcp names the server {server!r}, which is not in [mcp.servers]; "
+                    f"add [mcp.servers.{server}] or fix the name."
+                )
+        if name in known or cfg.description is None:
+            continue
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+            raise ConfigError(
+                f"[agents.{name}]: an agent name is lower-case letters, digits, '_' and '-'; rename it."
+            )
+        out.append(Agent(name=name, description=cfg.description))
+    return out
+
+
+def _patterns(agent: Agent, settings: Settings) -> list[Tool | str]:
+    cfg = None if agent.tools_final else settings.agents.get(agent.name)
+    extra: list[Tool | str] = []
+    if cfg is not None:
+        extra = [*(f"{server}__*" for server in cfg.mcp), *cfg.extra_tools]
+    return [*agent.tools, *extra]
+
+
+def mcp_servers_used(agents: Iterable[Agent], settings: Settings) -> list[str]:
+    """The MCP servers whose tools some agent may be given: only these are started for a run."""
+    servers = list(settings.mcp.servers)
+    used: set[str] = set()
+    for agent in agents:
+        for p in _patterns(agent, settings):
+            if isinstance(p, str):
+                used.update(s for s in servers if fnmatch.fnmatchcase(f"{s}__", p.split("__")[0] + "__"))
+    return [s for s in servers if s in used]
 
 
 def resolve_tools(agent: Agent, settings: Settings, tools: ToolRegistry | None = None) -> list[Tool]:
     """The agent's tools as Tool objects, plus any extra tools given to it in config."""
     tools = tools or default_registry()
-    out: list[Tool] = []
-    extra = None if agent.tools_final else settings.agents.get(agent.name)
-    for t in [*agent.tools, *(extra.extra_tools if extra else [])]:
+    out: dict[str, Tool] = {}
+    for t in _patterns(agent, settings):
+        if isinstance(t, str) and _GLOB.search(t):
+            # A glob ("git__*") takes what is there: an MCP server's tools are in the run's
+            # registry once it is connected, and nothing before.
+            matched = [tools.get(n) for n in tools.names() if fnmatch.fnmatchcase(n, t)]
+            out.update((m.name, m) for m in matched if m is not None and m.name not in out)
+            continue
         resolved = t if isinstance(t, Tool) else tools.get(t)
         if resolved is None:
             raise ConfigError(
                 f"Agent {agent.name!r} names the tool {t!r}, which is not registered; check the name or install the plugin that provides it."
             )
-        if resolved.name not in {o.name for o in out}:
-            out.append(resolved)
-    return out
+        out.setdefault(resolved.name, resolved)
+    return list(out.values())
+
+
+_GLOB = re.compile(r"[*?\[]")
 
 
 def agent_model(agent: Agent, settings: Settings) -> str:

@@ -15,7 +15,16 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from runtime.errors import ConfigError
 
@@ -127,7 +136,59 @@ class AgentOverride(_Section):
     api: Literal["chat", "responses", "auto"] | None = None
     """This agent's API, over [model] api."""
     extra_tools: list[str] = Field(default_factory=list)
+    """More tools for this agent: names or globs ("git__*" is every tool of the MCP server git)."""
     max_iterations: int | None = None
+    description: str | None = None
+    """For a specialist declared in config (a name that is no built-in or plugin agent): what the
+    planner reads to choose it."""
+    mcp: list[str] = Field(default_factory=list)
+    """MCP servers ([mcp.servers.NAME]) whose tools this agent gets, all of them."""
+
+
+McpEffect = Literal["read", "write", "deny"]
+
+
+class McpServer(_Section):
+    """One MCP server: a program over stdio (`command`) or a streamable HTTP endpoint (`url`)."""
+
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    """Variables for the program, over a minimal environment (HOME, PATH, USER, SHELL, TERM...):
+    nothing else of yours, and never the API key, reaches it."""
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers for `url` (e.g. Authorization); never logged."""
+    startup_timeout_s: float = Field(30.0, gt=0)
+    """How long connecting and listing the tools may take."""
+    call_timeout_s: float = Field(300.0, gt=0)
+    """How long one tool call may take."""
+    effects: dict[str, McpEffect] = Field(default_factory=dict)
+    """Per tool (the server's own name): "read" (read-only: parallel, no approval), "write"
+    (needs approval) or "deny" (never offered). Unlisted tools follow the server's annotations:
+    read-only only with readOnlyHint true."""
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an MCP server needs exactly one of command (stdio) and url (HTTP)")
+        return self
+
+
+class McpSettings(_Section):
+    servers: dict[str, McpServer] = Field(default_factory=dict)
+    """[mcp.servers.NAME]; their tools are NAME__TOOL."""
+
+    @model_validator(mode="after")
+    def _names(self) -> McpSettings:
+        for name in self.servers:
+            if not re.fullmatch(r"[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*", name) or len(name) > 30:
+                raise ValueError(
+                    f"the MCP server name {name!r} must be letters, digits, '-' and single '_' "
+                    "(at most 30), because its tools are named NAME__TOOL"
+                )
+        return self
 
 
 class PlannerSettings(_Section):
@@ -172,6 +233,7 @@ class Settings(_Section):
     memory: MemorySettings = Field(default_factory=MemorySettings)
 
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     """Per model name ('*' for every model): requests and tokens per minute."""
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)
@@ -190,7 +252,14 @@ class Settings(_Section):
     def secret_values(self) -> list[str]:
         """Strings that must never reach a log line or a child process."""
         key = self.model.api_key.get_secret_value() if self.model.api_key else ""
-        return [key] if key else []
+        out = [key] if key else []
+        for server in self.mcp.servers.values():  # tokens handed to MCP servers
+            out += [v for k, v in server.env.items() if _SECRET_NAME.search(k) and len(v) >= 8]
+            out += [v for v in server.headers.values() if len(v) >= 8]
+        return out
+
+
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL", re.IGNORECASE)
 
 
 # -- layers --------------------------------------------------------------------------------
@@ -337,6 +406,7 @@ def _restrict_workspace(
     agents = ws.get("agents")
     if isinstance(agents, dict):
         ws["agents"] = {name: _without_extra_tools(name, cfg, ignored) for name, cfg in agents.items()}
+    _restrict_mcp(ws, trusted, ignored)
     _restrict_model(ws, ignored)
     _restrict_money(ws, trusted, ignored)
     _restrict_replan(ws, trusted, ignored)
@@ -411,13 +481,47 @@ def _restrict_money(ws: dict[str, Any], trusted: Settings, ignored: Any) -> None
 
 
 def _without_extra_tools(name: str, cfg: Any, ignored: Any) -> Any:
-    if not isinstance(cfg, dict) or "extra_tools" not in cfg:
+    if not isinstance(cfg, dict):
         return cfg
     cfg = dict(cfg)
-    value = cfg.pop("extra_tools")
-    if value:
-        ignored(f"agents.{name}.extra_tools", value, "it would give an agent more tools")
+    for key in ("extra_tools", "mcp"):
+        value = cfg.pop(key, None)
+        if value:
+            ignored(f"agents.{name}.{key}", value, "it would give an agent more tools")
     return cfg
+
+
+def _restrict_mcp(ws: dict[str, Any], trusted: Settings, ignored: Any) -> None:
+    """A cloned repository must not start programs or reach other hosts through MCP: from the
+    workspace, a new server may only be a loopback URL, and a server of yours may only have
+    tools made stricter ("write" or "deny")."""
+    mcp = ws.get("mcp")
+    servers = mcp.get("servers") if isinstance(mcp, dict) else None
+    if not isinstance(servers, dict):
+        return
+    kept: dict[str, Any] = {}
+    for name, cfg in servers.items():
+        if not isinstance(cfg, dict):
+            kept[name] = cfg  # validation reports it
+            continue
+        if name in trusted.mcp.servers:
+            effects = cfg.get("effects") if isinstance(cfg.get("effects"), dict) else {}
+            stricter = {t: e for t, e in effects.items() if e in ("write", "deny")}
+            loosened = {k: v for k, v in cfg.items() if k != "effects"} | {
+                t: e for t, e in effects.items() if t not in stricter
+            }
+            if loosened:
+                ignored(f"mcp.servers.{name}", loosened, "only your config may change a server of yours")
+            kept[name] = {"effects": stricter}
+        elif "command" in cfg or not (isinstance(cfg.get("url"), str) and _LOCAL_URL.match(cfg["url"])):
+            ignored(
+                f"mcp.servers.{name}",
+                cfg.get("command") or cfg.get("url"),
+                "it would start a program or reach another host",
+            )
+        else:
+            kept[name] = cfg
+    ws["mcp"] = {**mcp, "servers": kept}
 
 
 def _validate(data: dict[str, Any], where: str) -> Settings:

@@ -17,6 +17,13 @@ class ConfigError(ShunterError):
     exit_code = 2
 
 
+class McpServerError(ShunterError):
+    """An MCP server did not start, answer or list its tools (exit code 2: its config is wrong or
+    it is not installed)."""
+
+    exit_code = 2
+
+
 class ModelError(ShunterError):
     """The model server failed in a way retries did not fix. `status` is the HTTP status, if any."""
 

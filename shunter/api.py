@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from agents.mcp import mcp_tools
 from agents.registry import AgentRegistry, default_agents
 from planner.estimate import AgentStats
 from router.calibration import history_stats
@@ -110,15 +111,14 @@ async def _plan(
     agents: AgentRegistry | None,
     store: Store | None,
 ) -> Planned:
-    async with _models(model, ctx.settings) as models:
+    agents = agents or default_agents(ctx.settings)
+    async with _models(model, ctx.settings) as models, mcp_tools(ctx, agents):
         memory, history = "", None
         if store is not None:
             probe = await _probe(store, request, ctx, models)
             memory = planner_memory(store, request, None, probe=probe)
             history = history_stats(store, comparable=comparable_runs(store, request, probe))
-        return await plan_request(
-            request, ctx, agents or default_agents(), models, memory=memory, history=history
-        )
+        return await plan_request(request, ctx, agents, models, memory=memory, history=history)
 
 
 async def run(
@@ -174,8 +174,8 @@ async def _run(
 ) -> RunResult:
     if approve is not None:
         ctx.approve = approve
-    agents = agents or default_agents()
-    async with _models(model, ctx.settings) as models:
+    agents = agents or default_agents(ctx.settings)
+    async with _models(model, ctx.settings) as models, mcp_tools(ctx, agents):
         return await _record_and_run(
             request, ctx, models, agents, listeners, on_planned, store, follow, stream_plan
         )
@@ -306,14 +306,15 @@ async def resume(
             )
         if approve is not None:
             ctx.approve = approve
-        async with _models(model, ctx.settings) as models:
+        agents = agents or default_agents(ctx.settings)
+        async with _models(model, ctx.settings) as models, mcp_tools(ctx, agents):
             embedder = make_embedder(ctx.settings, ctx, server=isinstance(models, OpenAIProvider))
             try:
                 with telemetry.run_span(ctx, row["request"], resumed=True) as sp:
                     result = await resume_run(
                         store,
                         ctx,
-                        agents or default_agents(),
+                        agents,
                         models,
                         force=force,
                         listeners=listeners or [],

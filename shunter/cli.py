@@ -155,9 +155,17 @@ def run(
 @app.command()
 def agents(workspace: Workspace = Path("."), as_json: JsonFlag = False) -> None:
     """The registered specialists, built-in and plugins."""
-    from shunter.commands import agents_command
+    from shunter.catalog import agents_command
 
     _guard(lambda: agents_command(workspace, as_json), as_json)
+
+
+@app.command()
+def tools(workspace: Workspace = Path("."), as_json: JsonFlag = False) -> None:
+    """Every tool a run can use (built-in, plugin, MCP) with its agents and its effect."""
+    from shunter.catalog import tools_command
+
+    _guard(lambda: tools_command(workspace, as_json), as_json)
 
 
 @app.command("check-command")

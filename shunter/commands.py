@@ -195,7 +195,7 @@ def _print_result(result: RunResult, as_json: bool) -> int:
 
 async def _run_async(request: str, ctx, opts: RunOptions, model=None) -> RunResult:
     _install_sigint(ctx)
-    agents = default_agents()
+    agents = default_agents(ctx.settings)
     progress_holder: list[Progress] = []
 
     def listener(rec) -> None:
@@ -295,31 +295,6 @@ def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx
     finally:
         ctx.store.close()
     return _print_result(result, opts.as_json)
-
-
-def agents_command(workspace: Path, as_json: bool) -> None:
-    ctx = prepare(workspace)
-    registry = default_agents()
-    rows = []
-    for a in registry:
-        tools = [t.name for t in resolve_tools(a, ctx.settings, ctx.tools)]
-        rows.append(
-            {
-                "name": a.name,
-                "description": a.description,
-                "tools": tools,
-                "may_write": may_write(a, ctx.settings, ctx.tools),
-                "source": registry.sources.get(a.name, "built-in"),
-            }
-        )
-    if as_json:
-        print(json.dumps({"agents": rows}))
-        return
-    for r in rows:
-        print(
-            f"{r['name']:<10} {'writes' if r['may_write'] else 'read-only':<9} [{r['source']}] {r['description']}"
-        )
-        print(f"{'':<10} tools: {', '.join(r['tools'])}")
 
 
 def demo_command(as_json: bool, keep: bool, latency: float, workspace: Path | None = None) -> int:

@@ -212,7 +212,7 @@ class RunTool:
                 request,
                 ctx=ctx,
                 model=provider,
-                agents=default_agents(),
+                agents=default_agents(ctx.settings),
                 approve=approver,
                 listeners=[progress],
                 on_planned=on_planned,

@@ -42,9 +42,21 @@ class Tool:
     """Parameters that carry content and never choose what runs or what is touched (write_file's
     `content`): the only ones a compiled plan may fill with `{{ID}}` references to the results
     of earlier subtasks. A command, a path, a URL, a pattern or a query is never one."""
+    parameters: dict[str, Any] | None = None
+    """A JSON schema given as is (an MCP server's tool) instead of one derived from a function:
+    then `args_model` accepts any object, the schema is checked by validate_arguments, and `fn`
+    is called as fn(ctx, arguments_dict)."""
+    source: str = "built-in"
+    """Where the tool comes from, for `shunter tools`: built-in, plugin, or "mcp NAME"."""
 
     def schema(self) -> dict[str, Any]:
-        """The Chat Completions tool definition, with a strict JSON schema."""
+        """The Chat Completions tool definition, with a strict JSON schema (a given schema is
+        sent as it is, not strict: strict mode cannot express most of them)."""
+        if self.parameters is not None:
+            return {
+                "type": "function",
+                "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+            }
         return {
             "type": "function",
             "function": {
@@ -56,6 +68,8 @@ class Tool:
         }
 
     async def invoke(self, ctx: RunContext, args: BaseModel) -> Any:
+        if self.parameters is not None:
+            return await self.fn(ctx, args.model_dump())
         kwargs = {k: getattr(args, k) for k in type(args).model_fields}
         call_args = (ctx,) if self.takes_ctx else ()
         if inspect.iscoroutinefunction(self.fn):
@@ -133,6 +147,12 @@ def make_tool(
         read_only_mode=read_only_mode,
         data_params=frozenset(data_params),
     )
+
+
+class AnyArguments(BaseModel):
+    """The arguments of a tool with a given JSON schema: any object (the schema checks them)."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 def _check_data_params(fn_name: str, data_params: tuple[str, ...], model: type[BaseModel]) -> None:

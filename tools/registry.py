@@ -18,6 +18,7 @@ from runtime.config import load_settings
 from runtime.context import RunContext, approve_all
 from runtime.errors import RunCancelled, ShunterError, ToolDenied, ToolFailed, UsageLimitExceeded
 from tools.base import Tool, drop_nulls_for_defaults
+from tools.jsonschema_args import check_json_schema
 from tools.truncate import truncate_result
 
 
@@ -101,6 +102,8 @@ def format_validation(name: str, err: ValidationError) -> str:
 
 def validate_arguments(t: Tool, args: dict[str, Any]) -> Any:
     """The parsed arguments, or raises ValidationError (see format_validation)."""
+    if t.parameters is not None:
+        return check_json_schema(t, args)
     return t.args_model.model_validate(drop_nulls_for_defaults(t.args_model, args))
 
 
