@@ -19,14 +19,18 @@ from tools.registry import ToolRegistry, default_registry
 
 
 @asynccontextmanager
-async def mcp_tools(ctx: RunContext, agents: AgentRegistry, every: bool = False) -> AsyncIterator[McpHub | None]:
+async def mcp_tools(
+    ctx: RunContext, agents: AgentRegistry, every: bool = False
+) -> AsyncIterator[McpHub | None]:
     """While inside, `ctx.tools` holds the registry plus the MCP tools of the servers `agents`
     use (of every configured server with `every`, for `shunter tools`)."""
     servers = list(ctx.settings.mcp.servers) if every else mcp_servers_used(agents, ctx.settings)
     if not servers:
         yield None
         return
-    hub = McpHub({s: ctx.settings.mcp.servers[s] for s in servers}, log_dir=ctx.state_dir / "mcp", emit=ctx.emit)
+    hub = McpHub(
+        {s: ctx.settings.mcp.servers[s] for s in servers}, log_dir=ctx.state_dir / "mcp", emit=ctx.emit
+    )
     previous = ctx.tools
     try:
         listed = await ctx.cancel.guard(asyncio.gather(*(hub.tools(s) for s in servers)))

@@ -496,16 +496,17 @@ def _restrict_mcp(ws: dict[str, Any], trusted: Settings, ignored: Any) -> None:
     workspace, a new server may only be a loopback URL, and a server of yours may only have
     tools made stricter ("write" or "deny")."""
     mcp = ws.get("mcp")
-    servers = mcp.get("servers") if isinstance(mcp, dict) else None
-    if not isinstance(servers, dict):
+    if not isinstance(mcp, dict) or not isinstance(mcp.get("servers"), dict):
         return
+    servers: dict[str, Any] = mcp["servers"]
     kept: dict[str, Any] = {}
     for name, cfg in servers.items():
         if not isinstance(cfg, dict):
             kept[name] = cfg  # validation reports it
             continue
         if name in trusted.mcp.servers:
-            effects = cfg.get("effects") if isinstance(cfg.get("effects"), dict) else {}
+            given = cfg.get("effects")
+            effects: dict[str, Any] = given if isinstance(given, dict) else {}
             stricter = {t: e for t, e in effects.items() if e in ("write", "deny")}
             loosened = {k: v for k, v in cfg.items() if k != "effects"} | {
                 t: e for t, e in effects.items() if t not in stricter

@@ -12,12 +12,15 @@ from agents.mcp import mcp_tools
 from agents.registry import AgentRegistry, default_agents, may_write, resolve_tools
 from runtime.context import RunContext
 from shunter.api import prepare
+from tools.base import Tool
+from tools.registry import default_registry
 
 
 async def _catalog(ctx: RunContext) -> tuple[AgentRegistry, list[dict[str, Any]], list[dict[str, Any]]]:
     registry = default_agents(ctx.settings)
     async with mcp_tools(ctx, registry, every=True):
-        agents, users = [], {}
+        agents: list[dict[str, Any]] = []
+        users: dict[str, list[str]] = {}
         for a in registry:
             tools = resolve_tools(a, ctx.settings, ctx.tools)
             for t in tools:
@@ -31,12 +34,8 @@ async def _catalog(ctx: RunContext) -> tuple[AgentRegistry, list[dict[str, Any]]
                     "source": registry.sources.get(a.name, "built-in"),
                 }
             )
-        every = list(ctx.tools) if ctx.tools is not None else []
-        if not every:
-            from tools.registry import default_registry
-
-            every = list(default_registry())
-        tools = [
+        every: list[Tool] = list(ctx.tools or default_registry())
+        rows = [
             {
                 "name": t.name,
                 "effect": t.effect,
@@ -48,7 +47,7 @@ async def _catalog(ctx: RunContext) -> tuple[AgentRegistry, list[dict[str, Any]]
             }
             for t in sorted(every, key=lambda t: (t.source != "built-in", t.name))
         ]
-    return registry, agents, tools
+    return registry, agents, rows
 
 
 def _source(source: str, name: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.registry import default_agents, may_write, resolve_tools
+from agents.registry import default_agents
 from router.conversations import FollowUp
 from router.records import RunResult
 from router.run import Planned

@@ -55,7 +55,11 @@ class Tool:
         if self.parameters is not None:
             return {
                 "type": "function",
-                "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+                "function": {
+                    "name": self.name,
+                    "description": self.description,
+                    "parameters": self.parameters,
+                },
             }
         return {
             "type": "function",

@@ -38,7 +38,7 @@ def tool_name(server: str, tool: str) -> str:
 
 
 def effect_of(tool: types.Tool, config: McpServer) -> Effect | None:
-    """"read" or "network" (read-only), "write" (asks first), or None (denied in config)."""
+    """ "read" or "network" (read-only), "write" (asks first), or None (denied in config)."""
     chosen = config.effects.get(tool.name)
     if chosen == "deny":
         return None

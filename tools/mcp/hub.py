@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import mcp_types as types
 from mcp import Client, MCPError, StdioServerParameters
@@ -60,7 +60,7 @@ class _Connection:
         self._closing = asyncio.Event()
         self._task = asyncio.create_task(self._serve(), name=f"mcp {name}")
 
-    def _target(self, errlog: IO[str]) -> Any:
+    def _target(self, errlog: TextIO) -> Any:
         c = self.config
         if c.url is not None:
             http = create_mcp_http_client(headers=dict(c.headers) or None)
@@ -72,7 +72,7 @@ class _Connection:
             env["SHUNTER_MCP_PARENT"] = str(os.getpid())
         return StdioServerParameters(command=command, args=args, env=env, cwd=c.cwd), None
 
-    def _errlog(self) -> IO[str]:
+    def _errlog(self) -> TextIO:
         if self.log_dir is None:
             return open(os.devnull, "w")  # noqa: SIM115 - closed in _serve
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -211,8 +211,10 @@ class McpHub:
         except MCPError as e:
             raise ToolFailed(f"The MCP server {server!r} refused the call: {e.error.message}") from None
         except TimeoutError:
-            raise ToolFailed(f"The MCP server {server!r} did not answer {tool} within {timeout:g} s.") from None
-        except (anyio_closed_errors()) as e:
+            raise ToolFailed(
+                f"The MCP server {server!r} did not answer {tool} within {timeout:g} s."
+            ) from None
+        except anyio_closed_errors() as e:
             raise ToolFailed(f"The MCP server {server!r} closed the connection ({_reason(e)}).") from None
 
     async def aclose(self) -> None:
