@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -155,18 +156,19 @@ async def test_everything_server_over_streamable_http(tmp_path):
     env = {**os.environ, "PORT": str(port)}
     proc = subprocess.Popen([str(EVERYTHING), "streamableHttp"], env=env, stderr=subprocess.DEVNULL)
     try:
-        hub = McpHub({"evh": McpServer(url=f"http://127.0.0.1:{port}/mcp", startup_timeout_s=20)})
-        for _ in range(100):  # until it listens
+        deadline = time.monotonic() + 30
+        while True:  # until it listens
             try:
-                tools = await hub.tools("evh")
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except Exception:
-                await hub.aclose()
-                hub = McpHub({"evh": McpServer(url=f"http://127.0.0.1:{port}/mcp")})
-                await asyncio.sleep(0.1)
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "server-everything did not listen"
+                await asyncio.sleep(0.05)
+        hub = McpHub({"evh": McpServer(url=f"http://127.0.0.1:{port}/mcp")})
         try:
             from tools.mcp.convert import result_text
 
+            tools = await hub.tools("evh")
             out = result_text(await hub.call("evh", "get-sum", {"a": 2, "b": 40}))
         finally:
             await hub.aclose()
@@ -373,3 +375,14 @@ def test_a_killed_run_leaves_no_server_process_behind(test_server, tmp_path, rep
     proc.kill()  # SIGKILL: no cleanup of our own runs; the guard stops the server
     proc.communicate(timeout=10)
     assert not wait_gone(str(repo), 8)
+
+
+def test_with_yes_the_destructive_call_runs(test_server, tmp_path, repo):
+    test_server.handler = git_brain(repo)
+    args = ["run", "look, then unstage", "--yes", "--json", "-w", str(repo)]
+    out = shunter(args, test_server, gitops_config(tmp_path, repo))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "succeeded"
+    assert git(repo, "diff", "--cached", "--name-only").split() == []  # git_reset unstaged b.txt
+    approvals = [e for e in events(repo) if e["event"] == "approval"]
+    assert [a["data"]["tool"] for a in approvals] == ["git__git_reset"] and approvals[0]["data"]["approved"]
