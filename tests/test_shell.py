@@ -7,7 +7,9 @@ import asyncio
 import importlib.util
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -140,6 +142,43 @@ async def test_cancelling_the_awaiting_task_kills_the_tree(tmp_path):
     with pytest.raises(RunCancelled):
         await guarded
     await _assert_dead(pids)
+
+
+_RUNNER = """
+import asyncio, sys
+from tools.proc import run_process, scrubbed_env
+command = sys.argv[1]
+asyncio.run(run_process(["bash", "-c", command], cwd=".", env=scrubbed_env(), timeout_s=60, max_output_bytes=1000))
+"""
+
+
+async def test_a_command_dies_with_shunter_even_on_kill_9(tmp_path):
+    # Nothing in Shunter runs after SIGKILL, so its children must be tied to it by the kernel
+    # (the guard's PR_SET_PDEATHSIG): otherwise `sleep 4 && write` finishes after the kill, and a
+    # resumed run repeats a write that was never recorded.
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    command = f"sleep 30 & echo $! $$ > {fifo}; wait; echo late > late.txt"
+    shunter = subprocess.Popen(
+        [sys.executable, "-c", _RUNNER, command], cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)}
+    )
+    pids = [int(p) for p in (await _read_fifo(fifo)).split()]
+    shunter.kill()
+    assert shunter.wait(timeout=10) == -signal.SIGKILL
+    await _assert_dead(pids)
+    await asyncio.sleep(0.2)
+    assert not (tmp_path / "late.txt").exists()
+
+
+async def test_exit_codes_and_signals_come_through_the_guard(tmp_path):
+    async def code(command: str) -> int | None:
+        result = await run_process(["bash", "-c", command], cwd=tmp_path, env=scrubbed_env(), timeout_s=10,
+                                   max_output_bytes=100)  # fmt: skip
+        return result.exit_code
+
+    assert await code("exit 3") == 3
+    assert await code("kill -TERM $$") == -signal.SIGTERM  # as without the guard: killed by a signal
+    assert await code("true") == 0
 
 
 async def test_output_is_capped_and_marked(tmp_path):

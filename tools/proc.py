@@ -8,12 +8,15 @@ import contextlib
 import os
 import re
 import signal
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.cancel import CancellationToken
+
+GUARD = Path(__file__).with_name("guard.py")
 
 # The environment a child gets: an allowlist, because credentials hide under any name
 # (GITHUB_PAT, MYSQL_PWD, CI_JOB_JWT, REDIS_URL=redis://:pw@host ...). These name the user,
@@ -123,6 +126,22 @@ class _Capture:
                 self.truncated = True
 
 
+def dying_with_us(
+    argv: Sequence[str], env: Mapping[str, str], *, group: bool
+) -> tuple[list[str], dict[str, str]]:
+    """`argv` and `env` for a child that dies with this process even on kill -9 (Linux; elsewhere
+    unchanged): run through tools/guard.py. `group` keeps the program in the guard's process
+    group (commands, whose group the caller kills); otherwise the guard gives it its own (servers).
+    """
+    if not sys.platform.startswith("linux"):
+        return list(argv), dict(env)
+    mode = ["--group"] if group else []
+    return [sys.executable, "-I", "-S", str(GUARD), *mode, *argv], {
+        **env,
+        "SHUNTER_GUARD_PARENT": str(os.getpid()),
+    }
+
+
 class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
     """Resolves `exited` the moment the child exits. Process.wait() also waits until every
     pipe is closed, which a background grandchild holding stdout can delay forever."""
@@ -149,13 +168,17 @@ async def run_process(
     timeout_s: float | None,
     max_output_bytes: int,
     cancel: CancellationToken | None = None,
+    guard: bool = True,
 ) -> ProcResult:
     """Run `argv` with stdin closed and output capped; kill its whole process group when it
     times out, when `cancel` fires or when the awaiting task is cancelled.
 
     The child leads a new session, so the group holds everything it starts; whatever is
-    still running in that group when the command ends is killed too.
+    still running in that group when the command ends is killed too. With `guard` (the
+    default) the group is killed as well when this process dies, even of kill -9.
     """
+    if guard:
+        argv, env = dying_with_us(argv, env, group=True)
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     spawn = asyncio.ensure_future(

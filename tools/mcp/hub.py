@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -26,8 +25,8 @@ from runtime.context import RunContext
 from runtime.errors import McpServerError, ToolFailed
 from tools.base import Tool
 from tools.mcp.convert import make_mcp_tool
+from tools.proc import dying_with_us
 
-GUARD = Path(__file__).with_name("guard.py")
 CLOSE_TIMEOUT_S = 10.0
 
 
@@ -67,9 +66,8 @@ class _Connection:
             return streamable_http_client(c.url, http_client=http), http
         command, args = c.command or "", list(c.args)
         env = dict(c.env)
-        if sys.platform.startswith("linux"):  # the server dies with us, even on kill -9
-            command, args = sys.executable, ["-I", "-S", str(GUARD), command, *args]
-            env["SHUNTER_MCP_PARENT"] = str(os.getpid())
+        argv, env = dying_with_us([command, *args], env, group=False)  # even on kill -9
+        command, args = argv[0], argv[1:]
         return StdioServerParameters(command=command, args=args, env=env, cwd=c.cwd), None
 
     def _errlog(self) -> TextIO:
