@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from runtime.config import Settings, ToolSettings
 from runtime.context import RunContext, approve_all
+from tests.test_shell import start_runner
 from tools import sandbox as sandbox_module
 from tools.proc import run_process, scrubbed_env
 from tools.registry import execute_tool
@@ -27,6 +31,42 @@ needs_bwrap = pytest.mark.skipif(
 async def _run_sandboxed(workspace: Path, script: str, *, network: bool = False):
     argv = sandbox_argv(["bash", "-c", script], workspace=workspace, network=network)
     return await run_process(argv, cwd=workspace, env=scrubbed_env(), timeout_s=30, max_output_bytes=100_000)
+
+
+def _running(marker: str) -> list[int]:
+    """Pids of live processes whose command line holds `marker` (host pids: the sandbox's own
+    numbering is another namespace)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError):
+            continue
+        if marker in cmdline and state not in ("Z", "X"):
+            found.append(int(proc.name))
+    return found
+
+
+@needs_bwrap
+async def test_a_sandboxed_command_dies_with_shunter_even_on_kill_9(tmp_path):
+    # bwrap's --die-with-parent alone loses a race: killed while bwrap starts, its sandbox
+    # lives on. The guard kills everything below it, the sandbox's new session included.
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    shunter = start_runner(
+        tmp_path, f"sleep 31.25 & echo go > {fifo}; sleep 1; echo late > late.txt", "--bwrap"
+    )
+    await asyncio.to_thread(fifo.read_text)
+    assert _running("sleep 31.25")
+    shunter.kill()
+    assert shunter.wait(timeout=10) == -signal.SIGKILL
+    deadline = time.monotonic() + 3
+    while _running("sleep 31.25") and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert not _running("sleep 31.25")
+    await asyncio.sleep(1.5)
+    assert not (tmp_path / "late.txt").exists()
 
 
 # ---- the command line (no bwrap needed)

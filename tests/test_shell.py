@@ -145,11 +145,20 @@ async def test_cancelling_the_awaiting_task_kills_the_tree(tmp_path):
 
 
 _RUNNER = """
-import asyncio, sys
+import asyncio, pathlib, sys
 from tools.proc import run_process, scrubbed_env
-command = sys.argv[1]
-asyncio.run(run_process(["bash", "-c", command], cwd=".", env=scrubbed_env(), timeout_s=60, max_output_bytes=1000))
+from tools.sandbox import sandbox_argv
+argv = ["bash", "-c", sys.argv[1]]
+if sys.argv[2:] == ["--bwrap"]:
+    argv = sandbox_argv(argv, workspace=pathlib.Path.cwd(), network=False)
+asyncio.run(run_process(argv, cwd=".", env=scrubbed_env(), timeout_s=60, max_output_bytes=1000))
 """
+
+
+def start_runner(workspace: Path, command: str, *flags: str) -> subprocess.Popen:
+    """A process that runs `command` through run_process, as Shunter does, to be killed."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", _RUNNER, command, *flags], cwd=workspace, env=env)
 
 
 async def test_a_command_dies_with_shunter_even_on_kill_9(tmp_path):

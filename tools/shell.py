@@ -96,7 +96,6 @@ async def run_command(ctx: RunContext, command: str) -> str:
             timeout_s=settings.shell_timeout_s,
             max_output_bytes=settings.shell_max_output_bytes,
             cancel=ctx.cancel,
-            guard=info.kind != "bwrap",  # bwrap's --die-with-parent does the guard's work
         )
     except OSError as e:
         raise ToolFailed(
