@@ -157,7 +157,7 @@ def _costs(d: dict[str, Any], esc) -> str:
             f"<td>{u.get('output_tokens', 0):,}</td><td>{u.get('tool_calls', 0)}</td><td>{esc(usd(u.get('cost_usd')))}</td></tr>"
         )
     by_agent = (
-        "<h3>Per agent</h3><table class='num' id='per-agent'><tr><th>agent</th><th>requests</th><th>input</th>"
+        '<h3>Per agent</h3><table class="num" id="per-agent"><tr><th>agent</th><th>requests</th><th>input</th>'
         "<th>output</th><th>tool calls</th><th>cost</th></tr>" + "".join(rows) + "</table>"
     )
     return by_agent + _estimate_vs_actual(d, esc)
@@ -218,7 +218,7 @@ def _estimate_vs_actual(d: dict[str, Any], esc) -> str:
         f"<td>{esc(usd(total))}</td><td>{_range_bar(est.get('low_usd'), est.get('expected_usd'), est.get('high_usd'), total)}</td></tr>"
     )
     return (
-        "<h3>Estimate against actual</h3><table class='num' id='estimate'><tr><th>step</th><th>agent</th>"
+        '<h3>Estimate against actual</h3><table class="num" id="estimate"><tr><th>step</th><th>agent</th>'
         "<th>tokens est.</th><th>tokens</th><th>cost est. (low–high)</th><th>cost</th><th>actual within the range</th></tr>"
         + "".join(rows)
         + "</table>"
@@ -326,10 +326,14 @@ def _errors(d: dict[str, Any], tl: Timeline, esc) -> str:
     for p in tl.problems:
         data = p["data"]
         what = data.get("error") or data.get("reason") or data.get("summary") or data.get("tool") or ""
+        if p["event"] == "tool.result":
+            what = f"{data.get('tool')} failed (its text went back to the model as the tool's result)"
+        elif p["event"] == "approval":
+            what = f"refused: {data.get('summary')}"
         items.append(
             f"<li><span class='muted'>{p['at']:.3f} s</span> <b>{esc(p['subtask_id'] or 'run')}</b> "
             f"<code>{esc(p['event'])}</code> {esc(what)}</li>"
         )
     if not items:
-        return "<p class='muted' id='no-errors'>No errors.</p>"
+        return '<p class="muted" id="no-errors">No errors.</p>'
     return f"<ul class='errors'>{''.join(items)}</ul>"

@@ -15,7 +15,7 @@ from router.timeline import MODEL, RETRY, STATE_KINDS, TOOL, Bar, Timeline
 
 Esc = Callable[[object], str]
 
-NODE_W, NODE_H, COL_GAP, ROW_GAP = 170, 54, 70, 22
+NODE_W, NODE_H, COL_GAP, ROW_GAP = 196, 54, 64, 22
 
 # Drawn as patterns so a wait reads as "not running" even in greyscale.
 _HATCH = (
@@ -106,6 +106,7 @@ def _edge(a: tuple[float, float], b: tuple[float, float], cls: str) -> str:
 
 
 LABEL_W, PLOT_W, STATE_H, CALL_H, GAP, AXIS_H = 120, 1000, 18, 11, 3, 26
+MIN_BAR_PX = 3.0
 
 
 def nice_step(span: float, ticks: int = 8) -> float:
@@ -115,13 +116,14 @@ def nice_step(span: float, ticks: int = 8) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def _rows(bars: list[Bar]) -> list[list[Bar]]:
+def _rows(bars: list[Bar], shortest: float) -> list[list[Bar]]:
     """Calls of one lane in as few rows as they fit without overlapping (a tool running while
-    another runs goes one row down)."""
+    another runs goes one row down). A bar is drawn at least `shortest` long, so a 1 ms tool call
+    between two model calls gets a row of its own rather than vanishing under the next one."""
     rows: list[list[Bar]] = []
     for b in sorted(bars, key=lambda b: (b.start, b.end)):
         for row in rows:
-            if row[-1].end <= b.start + 1e-9:
+            if max(row[-1].end, row[-1].start + shortest) <= b.start + 1e-9:
                 row.append(b)
                 break
         else:
@@ -141,7 +143,7 @@ def timeline(tl: Timeline, esc: Esc) -> str:
         mine = tl.in_lane(lane)
         if not mine:
             continue
-        rows = _rows([b for b in mine if b.kind in (MODEL, TOOL, RETRY)])
+        rows = _rows([b for b in mine if b.kind in (MODEL, TOOL, RETRY)], MIN_BAR_PX / scale)
         height = STATE_H + GAP + len(rows) * (CALL_H + GAP) + 6
         lanes.append((lane, mine, rows, y, height))
         y += height
@@ -178,7 +180,7 @@ def timeline(tl: Timeline, esc: Esc) -> str:
 
 def _bar(b: Bar, y: float, h: float, scale: float, esc: Esc) -> str:
     x = LABEL_W + b.start * scale
-    w = max((b.end - b.start) * scale, 2.0)  # a 1 ms call is still a visible mark
+    w = max((b.end - b.start) * scale, MIN_BAR_PX)  # a 1 ms call is still a visible mark
     tip = f"{b.lane} · {b.kind} {b.label} · {b.start:.3f}–{b.end:.3f} s ({b.end - b.start:.3f} s)"
     if b.detail:
         tip += f" · {b.detail}"
