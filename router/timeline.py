@@ -193,7 +193,8 @@ def _waits_for_turn(events: list[dict[str, Any]], steps: list[dict], bars: list[
     """Before each start: waiting for the subtasks it depends on, then for a free slot
     (--max-parallel). A subtask can be waited for only once it is in the plan and the run began."""
     begun = [at(e) for e in events if e.get("event") == "run.started"]
-    added = {(e.get("data") or {}).get("id"): at(e) for e in events if e.get("event") == "plan.subtask_added"}
+    # A streamed plan: each subtask exists from the moment its part of the plan arrived.
+    added = {e.get("subtask_id"): at(e) for e in events if e.get("event") == "plan.subtask_added"}
     finished: dict[str, list[float]] = defaultdict(list)
     for b in bars:
         if b.kind == RUNNING:

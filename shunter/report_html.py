@@ -62,7 +62,11 @@ def render(data: dict[str, Any], tl: Timeline, changes: list[dict[str, Any]], re
     sections = [
         _header(data, tl, esc),
         _section("Plan", plan_graph(data["plan"] or {}, _node_facts(data), esc), "plan"),
-        _section("Timeline", _legend() + f'<div class="scroll">{timeline(tl, esc)}</div>', "timeline"),
+        _section(
+            "Timeline",
+            _legend() + f'<div class="scroll">{timeline(tl, esc, _agents(data))}</div>',
+            "timeline",
+        ),
         _section("Usage and cost", _costs(data, esc), "costs"),
         _section("Answer", f'<pre class="answer">{esc(data["answer"] or "(no answer)")}</pre>', "answer"),
         _section("Subtasks", _subtasks(data, esc), "subtasks"),
@@ -120,6 +124,10 @@ def _header(d: dict[str, Any], tl: Timeline, esc) -> str:
         + (f'<p class="goal">Goal: {esc(goal)}</p>' if goal else "")
         + f'<div class="facts" id="facts" data-peak-parallel="{tl.peak_parallel}">{items}</div>{extra}</header>\n'
     )
+
+
+def _agents(d: dict[str, Any]) -> dict[str, str]:
+    return {s["id"]: s["agent"] for s in (d["plan"] or {}).get("subtasks", [])}
 
 
 def _node_facts(d: dict[str, Any]) -> dict[str, dict]:

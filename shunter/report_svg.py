@@ -131,7 +131,7 @@ def _rows(bars: list[Bar], shortest: float) -> list[list[Bar]]:
     return rows
 
 
-def timeline(tl: Timeline, esc: Esc) -> str:
+def timeline(tl: Timeline, esc: Esc, agents: dict[str, str] | None = None) -> str:
     """Lanes top to bottom in plan order. The top row of a lane is its state (waiting for a
     dependency or a slot, running, waiting for an approval or the rate limiter); the rows under
     it are its model calls, tool calls and retry backoffs."""
@@ -162,9 +162,12 @@ def timeline(tl: Timeline, esc: Esc) -> str:
         out.append(f'<text class="tick-label" x="{x:.1f}" y="{AXIS_H - 10}">{t:g} s</text>')
         t = round(t + step, 9)
     for n, (lane, mine, rows, top, height) in enumerate(lanes):
+        agent = (agents or {}).get(lane, "")
+        agent = f" {agent}" if agent and agent != lane else ""
         out.append(
             f'<g class="lane" data-lane="{esc(lane)}"><rect class="lane-bg lane-{n % 2}" x="0" y="{top}" '
-            f'width="{width}" height="{height}"/><text class="lane-label" x="8" y="{top + 14}">{esc(lane)}</text>'
+            f'width="{width}" height="{height}"/><text class="lane-label" x="8" y="{top + 14}">{esc(lane)}'
+            f'<tspan class="lane-agent">{esc(agent)}</tspan></text>'
         )
         # Waits inside a running span are drawn over it, so they come after it.
         state = sorted((b for b in mine if b.kind in STATE_KINDS), key=lambda b: b.kind != "running")

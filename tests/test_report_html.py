@@ -297,6 +297,50 @@ def test_no_secret_reaches_the_report(hostile):
     assert TEST_API_KEY not in hostile["html"]
 
 
+def test_a_streamed_plan_shows_subtasks_starting_while_the_planner_still_writes(test_server, tmp_path):
+    from runtime.testserver import Paced
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "a.txt").write_text("alpha\n")
+    first = PLAN["subtasks"][0]
+    plan = {"goal": "read", "subtasks": [first, {**first, "id": "t2"}, {**first, "id": "t3"}]}
+
+    def paced(body: dict):
+        if body["messages"][0]["content"].startswith("You are the planner") and body.get("stream"):
+            return Paced(0.8, Text(json.dumps(plan)))  # the plan takes a while to arrive
+        return brain(body)
+
+    test_server.handler = paced
+    test_server.stream_piece_chars = 8
+    overrides = {"model": {"name": "scripted", "base_url": test_server.base_url, "api_key": TEST_API_KEY}}
+    ctx = prepare(ws, overrides=overrides)
+    with Store.open(ws) as store:
+        result = asyncio.run(api_run("read a thrice", ctx=ctx, store=store, stream_plan=True))
+    assert result.status == "succeeded", result.error
+    out = shunter("show", result.run_id, "--html", "--workspace", str(ws))
+    page = Page(Path(out.stdout.strip()).read_text())
+    (_, planning_end), *_ = page.bars("running", "planner")
+    (t2_start, _), *_ = page.bars("running", "t2")
+    assert page.bars("running", "t1")[0][0] < planning_end and t2_start < planning_end
+    # t2 did not wait: it started as soon as its part of the plan had arrived (a part is whole
+    # when the next one begins, so t3, the last, starts with the end of the plan).
+    assert page.bars("wait-slot", "t2") == [] and page.bars("wait-dependency", "t2") == []
+
+
+def test_a_log_cut_short_shows_the_subtask_as_unfinished(demo, tmp_path):
+    from router.timeline import build_timeline, read_events
+
+    lines = (demo["ws"] / ".shunter/logs/events.jsonl").read_text().splitlines()
+    cut = next(i for i, line in enumerate(lines) if '"t4"' in line and "subtask.started" in line)
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(lines[: cut + 2]) + '\n{"ts": 1, "run_id": "' + demo["run"]["run_id"] + '", "ev')
+    tl = build_timeline(read_events(log, demo["run"]["run_id"]), demo["details"]["plan"])
+    (t4,) = [b for b in tl.in_lane("t4") if b.kind == "running"]
+    assert t4.status == "interrupted" and t4.end == tl.duration
+    assert [b.status for b in tl.in_lane("t4") if b.kind == "model"] == ["failed"]  # never answered
+
+
 # --- headless Chromium ------------------------------------------------------------------------------
 
 
