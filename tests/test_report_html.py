@@ -166,6 +166,7 @@ def test_json_output_file_and_bad_input(demo, tmp_path):
 HOSTILE_ANSWER = (
     'Done. <script>document.body.setAttribute("data-pwned", "answer")</script>'
     "<img src=x onerror=\"document.body.setAttribute('data-pwned', 'img')\"> & more"
+    f" (the model echoed a key: {TEST_API_KEY})"
 )
 HOSTILE_FILE = '<script>document.body.setAttribute("data-pwned", "diff")</script>\n'
 PLAN = {
@@ -294,7 +295,9 @@ def test_errors_list_the_failed_tool_call(hostile):
 
 
 def test_no_secret_reaches_the_report(hostile):
+    # The answer carried the key; the report is made to be shared, so it shows it redacted.
     assert TEST_API_KEY not in hostile["html"]
+    assert "(the model echoed a key: [REDACTED])" in hostile["html"]
 
 
 def test_a_streamed_plan_shows_subtasks_starting_while_the_planner_still_writes(test_server, tmp_path):
