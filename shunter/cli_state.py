@@ -28,8 +28,31 @@ def register(app: typer.Typer, guard, fail) -> None:
         guard(lambda: runs_command(workspace, as_json, limit), as_json)
 
     @app.command()
-    def show(run_id: RunId, workspace: Workspace = Path("."), as_json: JsonFlag = False) -> None:
+    def show(
+        run_id: RunId,
+        workspace: Workspace = Path("."),
+        as_json: JsonFlag = False,
+        as_html: Annotated[
+            bool,
+            typer.Option(
+                "--html",
+                help="Write a self-contained HTML report (plan graph, timeline, costs, diffs) and print "
+                "its path; with --json, print {run_id, report} instead.",
+            ),
+        ] = False,
+        output: Annotated[
+            Path | None,
+            typer.Option(
+                "--output", "-o", help="Where --html writes (default .shunter/reports/RUN_ID.html)."
+            ),
+        ] = None,
+    ) -> None:
         """One run: the plan with each subtask's status, result, usage and timing; files changed."""
+        if output is not None and not as_html:
+            fail("-o/--output is for the HTML report; add --html.", 2, as_json)
+        if as_html:
+            guard(lambda: show_html_command(run_id, workspace, output, as_json), as_json)
+            return
         guard(lambda: show_command(run_id, workspace, as_json), as_json)
 
     @app.command()
@@ -145,6 +168,28 @@ def show_command(ref: str, workspace: Path, as_json: bool) -> None:
         print(json.dumps(data, default=str))
         return
     print(show_text(data))
+
+
+def show_html_command(ref: str, workspace: Path, output: Path | None, as_json: bool) -> None:
+    from runtime.errors import ConfigError
+    from shunter.report_html import write_report
+    from shunter.wiring import settings_for
+
+    ws, store = open_store(workspace)
+    if output is not None:
+        output = output.expanduser().resolve()
+        if output.is_dir():
+            raise ConfigError(f"{str(output)!r} is a directory; give -o a file name, e.g. report.html.")
+    secrets = settings_for(ws).secret_values()  # a report is made to be shared: no keys in it
+    with store:
+        try:
+            run_id, path = write_report(store, ws, ref, output, secrets)
+        except OSError as e:
+            raise ConfigError(f"Cannot write the report to {e.filename or output}: {e.strerror}.") from None
+    if as_json:
+        print(json.dumps({"run_id": run_id, "report": str(path)}))
+    else:
+        print(path)
 
 
 def show_text(d: dict[str, Any]) -> str:
