@@ -335,7 +335,8 @@ def _errors(d: dict[str, Any], tl: Timeline, esc) -> str:
         data = p["data"]
         what = data.get("error") or data.get("reason") or data.get("summary") or data.get("tool") or ""
         if p["event"] == "tool.result":
-            what = f"{data.get('tool')} failed (its text went back to the model as the tool's result)"
+            why = f": {data['error']}" if data.get("error") else ""
+            what = f"{data.get('tool')} failed{why} (this went back to the model as the tool's result)"
         elif p["event"] == "approval":
             what = f"refused: {data.get('summary')}"
         items.append(

@@ -289,7 +289,8 @@ def test_untrusted_text_is_shown_as_text(hostile):
 def test_errors_list_the_failed_tool_call(hostile):
     html = hostile["html"]
     errors = html[html.index('id="errors"') :]
-    assert "<b>t2</b> <code>tool.result</code> read_file failed" in errors
+    assert "<b>t2</b> <code>tool.result</code> read_file failed: " in errors
+    assert "nope.txt" in errors.split("read_file failed: ", 1)[1].split("</li>", 1)[0]  # says why
     page = Page(html)
     assert [a for _, a in page.elements if a.get("data-kind") == "tool" and "st-failed" in a["class"]]
 

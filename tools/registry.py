@@ -170,13 +170,16 @@ async def aexecute_tool(
         ctx.emit("tool.error", level="WARNING", tool=name, error=f"{type(e).__name__}: {e}")
         text = ToolFailure(f"{name} failed: {type(e).__name__}: {e}")
     out = truncate_result(text, ctx.settings.tools.max_result_chars, ctx.state_dir / "outputs", label=name)
+    failed = isinstance(text, ToolFailure)
     ctx.emit(
         "tool.result",
         tool=name,
         chars=len(text),
         truncated=len(out) != len(text),
-        ok=not isinstance(text, ToolFailure),
+        ok=not failed,
         seconds=round(time.monotonic() - started, 4),
+        # The report shows why a call failed; the head is enough and keeps the log small.
+        **({"error": str(text)[:300]} if failed else {}),
     )
     return ToolFailure(out) if isinstance(text, ToolFailure) else out
 
