@@ -93,6 +93,8 @@ class RunRecorder:
                 overrides=without_secrets(run_overrides(ctx)),
             )
         except DuplicateRunError:
+            if ctx.durable is not None:  # a DBOS run recovered on another worker: the row is its own
+                return cls(store, ctx, 1, lock)
             lock.release()
             raise ConfigError(
                 f"Run id {ctx.run_id} was already used; make a new context with prepare() for each run."

@@ -34,7 +34,11 @@ def make_scheduler(
     streaming: bool = False,
 ) -> Scheduler:
     s = ctx.settings
-    return Scheduler(
+    # Late import: router.durable builds on the scheduler module, as this one does.
+    from router.durable import DurableScheduler
+
+    kind = DurableScheduler if ctx.durable is not None else Scheduler
+    return kind(
         plan,
         ctx,
         agents,

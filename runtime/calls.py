@@ -67,6 +67,10 @@ async def _call(
                     raise
                 raise TransientModelError(str(e), retry_after=max(e.retry_after, 0.25)) from e
         with verdict(breaker):
+            if ctx.durable is not None:  # a recorded step: a recovered run does not pay twice
+                return await ctx.cancel.guard(
+                    ctx.durable.model_call(model.name, lambda: model.complete(request))
+                )
             return await ctx.cancel.guard(model.complete(request))
 
     def on_retry(exc: BaseException, delay: float, attempt_no: int) -> None:

@@ -14,6 +14,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -224,7 +225,21 @@ class TelemetrySettings(_Section):
     of secrets). Off by default: spans then carry names, ids, tokens, costs and timings only."""
 
 
+class EngineSettings(_Section):
+    """Where runs execute: in this process (local), or as DBOS workflows on `shunter worker`
+    processes that share the engine's database (issue 15). Only your config or the environment
+    set it: a workspace must not send your runs, or read its queue, elsewhere."""
+
+    kind: Literal["local", "dbos"] = "local"
+    url: str | None = None
+    """sqlite:///PATH (workers on one machine) or postgresql://... (any number of machines);
+    None is an SQLite file in Shunter's data directory."""
+    concurrency: int = Field(4, ge=1)
+    """Runs, and subtasks, one worker takes at a time (`shunter worker --concurrency`)."""
+
+
 class Settings(_Section):
+    engine: EngineSettings = Field(default_factory=EngineSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
@@ -253,6 +268,9 @@ class Settings(_Section):
         """Strings that must never reach a log line or a child process."""
         key = self.model.api_key.get_secret_value() if self.model.api_key else ""
         out = [key] if key else []
+        password = urlsplit(self.engine.url or "").password  # postgresql://user:PASSWORD@host/db
+        if password and len(password) >= 4:
+            out.append(password)
         for server in self.mcp.servers.values():  # tokens handed to MCP servers
             out += [v for k, v in server.env.items() if _SECRET_NAME.search(k) and len(v) >= 8]
             out += [v for v in server.headers.values() if len(v) >= 8]
@@ -336,6 +354,7 @@ def _workspace_layer(workspace: Path) -> tuple[dict[str, Any], str]:
 
 def _env_layer(env: dict[str, str]) -> dict[str, Any]:
     model: dict[str, Any] = {}
+    engine = {k: env[v] for k, v in (("url", "SHUNTER_ENGINE_URL"), ("kind", "SHUNTER_ENGINE")) if env.get(v)}
     for var, key in (
         ("SHUNTER_MODEL", "name"),
         ("OPENAI_BASE_URL", "base_url"),
@@ -344,7 +363,7 @@ def _env_layer(env: dict[str, str]) -> dict[str, Any]:
     ):
         if env.get(var):
             model[key] = env[var]
-    return {"model": model} if model else {}
+    return ({"model": model} if model else {}) | ({"engine": engine} if engine else {})
 
 
 def _as(adapter: TypeAdapter, value: Any) -> Any:
@@ -406,6 +425,8 @@ def _restrict_workspace(
     agents = ws.get("agents")
     if isinstance(agents, dict):
         ws["agents"] = {name: _without_extra_tools(name, cfg, ignored) for name, cfg in agents.items()}
+    if "engine" in ws:
+        ignored("engine", ws.pop("engine"), "it chooses which machines run your requests")
     _restrict_mcp(ws, trusted, ignored)
     _restrict_model(ws, ignored)
     _restrict_money(ws, trusted, ignored)

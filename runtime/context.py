@@ -111,6 +111,9 @@ class RunContext:
     machine after that needs approval."""
     approval_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Parallel subtasks ask one at a time: shared by every view of the run."""
+    durable: Any = None
+    """runtime.durable.DurableSteps when the run is a DBOS workflow: model calls and
+    side-effecting tool calls become recorded steps."""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).resolve()

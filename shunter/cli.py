@@ -128,6 +128,18 @@ def run(
             "results, quoted as data; no new agents or tools). Default 0.",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local (this process, the default) or dbos: enqueue the run for `shunter worker` "
+            "processes on the engine database ([engine] url or SHUNTER_ENGINE_URL).",
+        ),
+    ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="With --engine dbos: print the run id and return at once."),
+    ] = False,
 ) -> None:
     """Plan, show the estimate, execute with approvals and live progress, print the answer and usage.
 
@@ -147,9 +159,54 @@ def run(
         from_run=from_run,
         stream_plan=not no_stream_plan,
         replan=replan,
+        engine=engine,
+        detach=detach,
     )
     code = _guard(lambda: run_command(request, workspace, opts), as_json)
     raise typer.Exit(code or 0)
+
+
+@app.command()
+def batch(
+    file: Annotated[Path, typer.Argument(help='JSONL: one {"request": ..., "workspace": DIR} per line.')],
+    workspace: Workspace = Path("."),
+    yes: YesFlag = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Enqueue and return the run ids at once.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Enqueue one run per line on the DBOS engine and, unless --detach, wait for them all."""
+    from shunter.engine.commands import batch_command
+
+    raise typer.Exit(_guard(lambda: batch_command(file, workspace, yes, detach, as_json), as_json) or 0)
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="The run to stop (a DBOS engine run).")],
+    workspace: Workspace = Path("."),
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a run on the DBOS engine, and its subtasks, wherever they run."""
+    from shunter.engine.commands import cancel_command
+
+    raise typer.Exit(_guard(lambda: cancel_command(run_id, workspace, as_json), as_json) or 0)
+
+
+@app.command()
+def worker(
+    workspace: Workspace = Path("."),
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", min=1, help="Runs, and subtasks, taken at a time ([engine] concurrency, 4)."
+        ),
+    ] = None,
+) -> None:
+    """Run a DBOS engine worker until Ctrl-C or SIGTERM: it takes runs and subtasks from the
+    engine's queues and recovers those of workers that died."""
+    from shunter.engine.commands import worker_command
+
+    raise typer.Exit(_guard(lambda: worker_command(workspace, concurrency)) or 0)
 
 
 @app.command()

@@ -133,6 +133,8 @@ class RunOptions:
     from_run: str | None = None
     stream_plan: bool = True
     replan: int | None = None
+    engine: str | None = None
+    detach: bool = False
 
 
 def _install_sigint(ctx) -> None:
@@ -276,9 +278,20 @@ def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx
             'No request given; say what you want done, e.g. shunter run "list the TODOs in src/".'
         )
     overrides = flag_overrides(opts.model, opts.max_parallel, opts.max_cost, opts.fail_fast, opts.replan)
+    if opts.engine not in (None, "local", "dbos"):
+        raise ConfigError(f"Unknown engine {opts.engine!r}; use --engine local or --engine dbos.")
     if ctx is None:
         ws = check_workspace(workspace)
         settings = settings_for(ws, overrides)
+        if (opts.engine or settings.engine.kind) == "dbos":
+            from shunter.engine.commands import run_on_engine
+
+            check_budget_can_be_enforced(settings)
+            return run_on_engine(request, ws, settings, overrides, opts.yes, opts.detach, opts.as_json)
+        if opts.detach:
+            raise ConfigError(
+                "--detach needs the DBOS engine; add --engine dbos (and start `shunter worker`)."
+            )
         if model is None:  # a missing key fails here, before anything is written to the workspace
             OpenAIProvider(settings)(settings.planner.model or settings.model.name)
         check_budget_can_be_enforced(settings)

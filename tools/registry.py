@@ -155,7 +155,10 @@ async def aexecute_tool(
                 )
         if t.effect == "read":
             ctx.workspace_readers.add(ctx.subtask_id)
-        result = await ctx.cancel.guard(t.invoke(ctx, parsed))
+        if ctx.durable is not None and not t.read_only:  # a recorded step: never written twice
+            result = await ctx.cancel.guard(ctx.durable.tool_call(name, ctx, lambda: t.invoke(ctx, parsed)))
+        else:
+            result = await ctx.cancel.guard(t.invoke(ctx, parsed))
         text = result if isinstance(result, str) else json.dumps(result, default=str)
     except (RunCancelled, UsageLimitExceeded):
         raise

@@ -1,0 +1,108 @@
+"""Durable steps (the DBOS engine): a model call and a side-effecting tool call are DBOS steps.
+
+DBOS records each step's outcome in its database as the step ends. When a worker dies and
+another recovers the run, the workflow runs again from its start, and every step already done
+returns its recorded outcome instead of happening again: no model call is paid twice and no
+write is made twice. Read-only tools are not steps; running them again is harmless and cheaper
+than recording their (possibly large) output.
+
+Outcomes are stored as plain tuples rather than pickled exceptions: our exceptions take keyword
+arguments that pickle does not restore, and a recorded outcome must load on any worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from runtime.context import FileChange, RunContext
+from runtime.errors import ModelError, ToolDenied, ToolFailed, TransientModelError
+from runtime.model import ModelResponse
+
+
+class DurableSteps:
+    """`ctx.durable` inside a DBOS workflow. `scheduler_rounds` numbers the schedulers a run
+    makes (replanning makes more), so their child workflows get distinct, replayable ids."""
+
+    def __init__(
+        self, workflow_id: str, job: dict[str, Any], queue_name: str = "", subtask_workflow: Any = None
+    ):
+        self.workflow_id = workflow_id
+        self.job = job
+        """What every subtask of the run is given with it: run id, workspace, flags, approval."""
+        self.queue_name, self.subtask_workflow = queue_name, subtask_workflow
+        self.scheduler_rounds = 0
+        self.replayed = 0
+        """Steps whose recorded outcome was returned instead of running them (recovery)."""
+
+    async def model_call(self, name: str, call: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
+        from dbos import DBOS
+
+        async def step() -> tuple[Any, ...]:
+            try:
+                return ("ok", await call())
+            except TransientModelError as e:
+                return ("transient", str(e), e.status, e.retry_after)
+            except ModelError as e:
+                return ("error", str(e), e.status)
+
+        ran = _Ran(step)
+        out = await DBOS.run_step_async({"name": f"model {name}"}, ran.step)
+        self.replayed += not ran.ran
+        if out[0] == "ok":
+            return out[1]
+        if out[0] == "transient":
+            raise TransientModelError(out[1], status=out[2], retry_after=out[3])
+        raise ModelError(out[1], status=out[2])
+
+    async def tool_call(self, name: str, ctx: RunContext, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One side-effecting call. The file changes it made come back with its outcome: a
+        recovered run knows them (for `files_changed` and undo) without making them again."""
+        from dbos import DBOS
+
+        async def step() -> tuple[Any, ...]:
+            before = len(ctx.file_changes.changes)
+            try:
+                out: tuple[Any, ...] = ("ok", await call())
+            except ToolDenied as e:
+                out = ("denied", str(e))
+            except ToolFailed as e:
+                out = ("failed", str(e))
+            except Exception as e:  # noqa: BLE001 - recorded, then raised again as the same kind
+                out = ("error", type(e).__name__, str(e))
+            changes = [c for c in ctx.file_changes.changes[before:] if c.subtask_id == ctx.subtask_id]
+            return (*out, changes)
+
+        ran = _Ran(step)
+        *out, changes = await DBOS.run_step_async({"name": f"tool {name}"}, ran.step)
+        if not ran.ran:
+            self.replayed += 1
+            replay_changes(ctx, changes)
+        if out[0] == "ok":
+            return out[1]
+        if out[0] == "denied":
+            raise ToolDenied(out[1])
+        if out[0] == "failed":
+            raise ToolFailed(out[1])
+        raise type(out[1], (Exception,), {})(out[2])
+
+
+def replay_changes(ctx: RunContext, changes: list[FileChange]) -> None:
+    """File changes a recorded step made: known to this run again, not stored again (the worker
+    that made them stored them as they happened)."""
+    with ctx.file_changes._lock:
+        ctx.file_changes.changes.extend(changes)
+
+
+class _Ran:
+    """The step's function (`.step`, a coroutine function as DBOS wants), noting whether it
+    really ran here; when it did not, DBOS returned its recorded outcome."""
+
+    def __init__(self, fn: Callable[[], Awaitable[Any]]):
+        self.ran = False
+
+        async def step() -> Any:
+            self.ran = True
+            return await fn()
+
+        self.step = step

@@ -1,0 +1,130 @@
+"""Submitting runs to the engine, following them, and cancelling them (`run --engine dbos`,
+`batch`, `cancel`). A submitter needs no model key: workers make the calls."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import ConfigError
+from shunter.engine import RUN_QUEUE, RUN_WORKFLOW, app_version, redacted, require_dbos
+
+FOLLOW_POLL_S = 0.2
+TERMINAL = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+
+
+def client(url: str) -> Any:
+    require_dbos()
+    from dbos import DBOSClient
+
+    try:
+        return DBOSClient(system_database_url=url)
+    except Exception as e:  # noqa: BLE001 - the database's own words, in one sentence
+        raise ConfigError(
+            f"Cannot open the engine database {redacted(url)} ({type(e).__name__}: {str(e)[:200]}); "
+            "check [engine] url or SHUNTER_ENGINE_URL."
+        ) from None
+
+
+def job(request: str, workspace: Path, overrides: dict[str, Any], yes: bool) -> dict[str, Any]:
+    """One run as a worker takes it: no secrets (the engine's database keeps it)."""
+    return {
+        "run_id": uuid.uuid4().hex[:12],
+        "request": request,
+        "workspace": str(workspace),
+        "overrides": overrides,
+        "yes": yes,
+    }
+
+
+def submit(c: Any, j: dict[str, Any]) -> str:
+    c.enqueue(
+        {
+            "queue_name": RUN_QUEUE,
+            "workflow_name": RUN_WORKFLOW,
+            "workflow_id": j["run_id"],
+            "app_version": app_version(),
+        },
+        j,
+    )
+    return j["run_id"]
+
+
+def cancel(c: Any, run_id: str) -> str:
+    """Cancel the run's workflow and every child, wherever they run. Returns its status before."""
+    try:
+        status = c.retrieve_workflow(run_id).get_status().status
+    except Exception:  # noqa: BLE001 - DBOS's "does not exist", said our way
+        raise ConfigError(
+            f"No run {run_id!r} in the engine database; `shunter runs --workspace DIR` lists the runs."
+        ) from None
+    if status not in TERMINAL:
+        c.cancel_workflow(run_id, cancel_children=True)
+        # Children already enqueued but not yet linked to the parent are cancelled by their id.
+        children = c.list_workflows(workflow_id_prefix=f"{run_id}-", load_input=False, load_output=False)
+        active = [w.workflow_id for w in children if w.status not in TERMINAL]
+        if active:
+            c.cancel_workflows(active)
+    return status
+
+
+def follow(c: Any, run_id: str, workspace: Path, quiet: bool) -> dict[str, Any]:
+    """Wait for the run to end, telling subtask changes on stderr; its `run --json` object."""
+    from router.summaries import run_details
+    from runtime.store import Store
+
+    handle = c.retrieve_workflow(run_id)
+    seen: dict[str, str] = {}
+    while True:
+        status = handle.get_status()
+        if not quiet:
+            _progress(workspace, run_id, seen)
+        if status.status in TERMINAL:
+            break
+        time.sleep(FOLLOW_POLL_S)
+    if status.status == "SUCCESS" and isinstance(status.output, dict):
+        return status.output
+    with contextlib.closing(Store.open(workspace)) as store:
+        try:
+            data = run_details(store, run_id)
+        except ConfigError:
+            data = {"run_id": run_id, "status": "failed", "answer": "", "subtasks": [], "usage": {}}
+    if status.status == "CANCELLED":
+        data["status"] = "cancelled"
+        data["error"] = data.get("error") or "The run was cancelled; finished subtasks are kept."
+    else:
+        data["status"] = "failed"
+        data["error"] = f"The run's workflow ended {status.status}: {str(status.error)[:300]}"
+    return data
+
+
+def _progress(workspace: Path, run_id: str, seen: dict[str, str]) -> None:
+    from runtime.store import STATE_FILE, Store
+
+    if not (workspace / ".shunter" / STATE_FILE).exists():
+        return
+    with contextlib.closing(Store.open(workspace)) as store:
+        for row in store.subtasks(run_id):
+            if seen.get(row["id"]) != row["status"]:
+                seen[row["id"]] = row["status"]
+                print(f"  {row['id']:<6} {row['agent']:<10} {row['status']}", file=sys.stderr)
+
+
+def print_result(data: dict[str, Any], as_json: bool) -> int:
+    from shunter import render
+
+    if as_json:
+        print(json.dumps(data, default=str))
+    else:
+        print(data.get("answer", ""))
+        if data.get("usage"):
+            print("\n" + render.usage_summary(data), file=sys.stderr)
+        if data.get("error"):
+            print(f"{data['status']}: {data['error']}", file=sys.stderr)
+        print(f"Run {data['run_id']} {data['status']}.", file=sys.stderr)
+    return {"succeeded": 0, "cancelled": 130}.get(data["status"], 1)

@@ -1,0 +1,235 @@
+"""The DBOS engine on SQLite: worker processes share one engine database; runs finish, nothing
+is lost or done twice, a worker killed with -9 has its runs finished by the others without a
+model call or a write repeated, and `shunter cancel` stops a run another process executes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.testserver import Reply, TestServer
+from tests.test_resume import Brain, cli_env, step
+
+
+PLAN = {
+    "goal": "read two files, then mark the workspace once",
+    "subtasks": [
+        step("t1", "read a.txt"),
+        step("t2", "read b.txt"),
+        step("t3", "append one line to marks.txt", deps=["t1", "t2"], read_only=False, agent="shell"),
+    ],
+}
+TOOLS = {
+    "t1": [("read_file", {"path": "a.txt"})],
+    "t2": [("read_file", {"path": "b.txt"})],
+    "t3": [("run_command", {"command": "echo once >> marks.txt"})],
+}
+MODEL_CALLS_PER_RUN = 8  # planner, 2 turns for each of 3 subtasks, synthesis
+
+
+class Counted:
+    """The brain, counting each distinct conversation it is sent: a repeated model call is
+    the same messages sent twice."""
+
+    def __init__(self, brain: Brain):
+        self.brain, self.seen = brain, Counter[str]()
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.seen[json.dumps(body["messages"], sort_keys=True)] += 1
+        return self.brain(body)
+
+    def repeated(self) -> int:
+        return sum(n - 1 for n in self.seen.values())
+
+
+def workspaces(root: Path, n: int) -> list[Path]:
+    out = []
+    for i in range(n):
+        ws = root / f"ws{i}"
+        ws.mkdir(parents=True)
+        (ws / "a.txt").write_text(f"alpha {i}\n")
+        (ws / "b.txt").write_text(f"beta {i}\n")
+        (ws / ".shunter").mkdir()
+        (ws / ".shunter" / "config.toml").write_text("[retry]\nattempts = 1\n")
+        out.append(ws)
+    return out
+
+
+class Worker:
+    def __init__(self, server: TestServer, url: str, log: Path, concurrency: int = 4):
+        self.log = log
+        env = cli_env(server) | {"SHUNTER_ENGINE_URL": url}
+        with open(log, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "shunter.cli", "worker", "--concurrency", str(concurrency)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while "Worker " not in log.read_text():
+            assert self.proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def engine(tmp_path, test_server):
+    url = f"sqlite:///{tmp_path / 'engine.sqlite'}"
+    started: list[Worker] = []
+
+    def start(n: int, concurrency: int = 4) -> list[Worker]:
+        new = [Worker(test_server, url, tmp_path / f"worker{len(started) + i}.log", concurrency) for i in range(n)]
+        started.extend(new)
+        return new
+
+    yield url, start
+    for w in started:
+        w.stop()
+
+
+def shunter(server: TestServer, url: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = cli_env(server) | {"SHUNTER_ENGINE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "shunter.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def batch_file(tmp_path: Path, spaces: list[Path]) -> Path:
+    f = tmp_path / "batch.jsonl"
+    f.write_text("".join(json.dumps({"request": f"job {i}", "workspace": str(ws)}) + "\n" for i, ws in enumerate(spaces)))
+    return f
+
+
+def test_runs_spread_over_workers_finish_once_each(tmp_path, test_server, engine):
+    url, start = engine
+    counted = Counted(Brain(PLAN, TOOLS))
+    test_server.handler = counted
+    test_server.latency_s = 0.05
+    start(2)
+    spaces = workspaces(tmp_path, 6)
+    out = shunter(test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--json")
+    assert out.returncode == 0, out.stderr
+    runs = json.loads(out.stdout)["runs"]
+    assert [r["status"] for r in runs] == ["succeeded"] * 6
+    assert all(r["usage"]["requests"] == MODEL_CALLS_PER_RUN for r in runs)
+    assert len(test_server.chat_requests) == 6 * MODEL_CALLS_PER_RUN and counted.repeated() == 0
+    for ws in spaces:
+        assert (ws / "marks.txt").read_text() == "once\n"
+    # `runs` and `show` read what the workers recorded in each workspace.
+    shown = shunter(test_server, url, "show", runs[0]["run_id"], "--workspace", str(spaces[0]), "--json")
+    data = json.loads(shown.stdout)
+    assert data["status"] == "succeeded" and [s["status"] for s in data["subtasks"]] == ["succeeded"] * 3
+    # Both workers took work: the subtasks of the runs were spread over the processes.
+    taken = [
+        e["data"]["worker"]
+        for ws in spaces
+        for e in map(json.loads, (ws / ".shunter/logs/events.jsonl").read_text().splitlines())
+        if e["event"] == "engine.subtask"
+    ]
+    assert len(taken) == 6 * 3 and len(set(taken)) == 2
+
+
+def test_a_worker_killed_mid_run_has_its_runs_finished_by_the_others(tmp_path, test_server, engine):
+    url, start = engine
+    counted = Counted(Brain(PLAN, TOOLS))
+    test_server.handler = counted
+    test_server.latency_s = 0.4
+    victim, *_ = start(3, concurrency=2)
+    spaces = workspaces(tmp_path, 6)
+    submitted = shunter(test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--detach", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    run_ids = [r["run_id"] for r in json.loads(submitted.stdout)["runs"]]
+    time.sleep(2.0)  # planners answered, subtasks in flight on every worker
+    before = len(test_server.chat_requests)
+    assert 0 < before < 6 * MODEL_CALLS_PER_RUN
+    os.killpg(victim.proc.pid, signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    for run_id, ws in zip(run_ids, spaces, strict=True):
+        data = _wait_for(test_server, url, run_id, ws, timeout=90)
+        assert data["status"] == "succeeded", data
+        assert (ws / "marks.txt").read_text() == "once\n"  # the write, made once
+    assert counted.repeated() == 0  # no model call made twice, the killed worker's included
+    assert len(test_server.chat_requests) <= 6 * MODEL_CALLS_PER_RUN
+    logs = "".join(p.read_text() for p in tmp_path.glob("worker*.log"))
+    assert "went silent: recovered" in logs
+
+
+def _wait_for(server: TestServer, url: str, run_id: str, ws: Path, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = shunter(server, url, "show", run_id, "--workspace", str(ws), "--json")
+        data = json.loads(out.stdout or "{}")
+        if data.get("status") in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+            return data
+        time.sleep(0.5)
+
+
+def test_cancel_stops_a_run_another_process_executes(tmp_path, test_server, engine):
+    url, start = engine
+    brain = Brain(PLAN, TOOLS)
+    brain.slow = {"t1", "t2"}  # the reads' model calls hang for a minute
+    test_server.handler = brain
+    start(1)
+    (ws,) = workspaces(tmp_path, 1)
+    submitted = shunter(test_server, url, "run", "read and mark", "--yes", "--engine", "dbos", "--detach", "--json", "--workspace", str(ws))
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = json.loads(submitted.stdout)["run_id"]
+    deadline = time.monotonic() + 30
+    while brain.calls["t1"] + brain.calls["t2"] < 2:
+        assert time.monotonic() < deadline, "the subtasks never started"
+        time.sleep(0.1)
+    asked = time.monotonic()
+    out = shunter(test_server, url, "cancel", run_id, "--workspace", str(ws), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["cancelled"] is True, out.stderr
+    data = _wait_for(test_server, url, run_id, ws, timeout=20)
+    took = time.monotonic() - asked
+    assert data["status"] == "cancelled", data
+    assert {s["id"]: s["status"] for s in data["subtasks"]} == {"t1": "cancelled", "t2": "cancelled", "t3": "skipped"}
+    assert not (ws / "marks.txt").exists()
+    assert took < 10, took  # the in-flight model calls were aborted, not waited for
+
+
+def test_run_follows_the_run_and_prints_the_run_json(tmp_path, test_server, engine):
+    url, start = engine
+    test_server.handler = Brain(PLAN, TOOLS)
+    start(1)
+    (ws,) = workspaces(tmp_path, 1)
+    out = shunter(test_server, url, "run", "read and mark", "--yes", "--engine", "dbos", "--json", "--workspace", str(ws))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["status"] == "succeeded" and data["answer"] == "All done."
+    assert data["usage"]["requests"] == MODEL_CALLS_PER_RUN and data["usage"]["tool_calls"] == 3
+    assert [s["status"] for s in data["subtasks"]] == ["succeeded"] * 3
+
+
+def test_a_workspace_config_cannot_choose_the_engine(tmp_path):
+    from runtime.config import load_settings
+
+    (ws,) = workspaces(tmp_path, 1)
+    (ws / ".shunter" / "config.toml").write_text('[engine]\nkind = "dbos"\nurl = "postgresql://evil.example/db"\n')
+    settings = load_settings(ws)
+    assert settings.engine.kind == "local" and settings.engine.url is None
+    assert any("engine" in w for w in settings.warnings)
