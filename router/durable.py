@@ -37,7 +37,7 @@ class DurableScheduler(Scheduler):
         durable = self.ctx.durable
         round_ = durable.scheduler_rounds
         durable.scheduler_rounds += 1
-        queue = await DBOS.retrieve_queue_async(durable.queue_name)
+        queue = await durable.guarded(lambda: DBOS.retrieve_queue_async(durable.queue_name))
         running: dict[str, tuple[Any, Subtask]] = {}
         writer_busy = False
         try:
@@ -48,13 +48,14 @@ class DurableScheduler(Scheduler):
                     break
                 handles = [h for h, _ in running.values()]
                 first = await self.ctx.cancel.guard(
-                    DBOS.wait_first_async(handles, polling_interval_sec=POLL_S)
+                    durable.guarded(lambda hs=handles: DBOS.wait_first_async(hs, polling_interval_sec=POLL_S))
                 )
                 _, s = running.pop(first.workflow_id)
                 if not s.read_only:
                     writer_busy = False
-                self._take(s, await first.get_result())
+                self._take(s, await durable.guarded(first.get_result))
         except RunCancelled:
+            self.ctx.cancel.cancel("cancelled with shunter cancel")
             await self._cancel_children([wid for wid in running])
             for rec in self.records.values():
                 if rec.status == "running":
@@ -83,8 +84,11 @@ class DurableScheduler(Scheduler):
             rec.attempts += 1
             self._notify(rec)
             wid = child_id(self.ctx.run_id, round_, sid)
+            job = self._job(s)
             with SetWorkflowID(wid):
-                handle = await queue.enqueue_async(self.ctx.durable.subtask_workflow, self._job(s))
+                handle = await self.ctx.durable.guarded(
+                    lambda j=job: queue.enqueue_async(self.ctx.durable.subtask_workflow, j)
+                )
             running[wid] = (handle, s)
         self.ready = waiting
         return writer_busy
@@ -128,5 +132,6 @@ class DurableScheduler(Scheduler):
         for wid in ids:
             try:
                 await DBOS.cancel_workflow_async(wid)
-            except Exception:  # noqa: BLE001, S112 - already finished or gone: nothing to stop
-                continue
+            except BaseException as e:  # DBOS refuses operations of a cancelled workflow
+                if not type(e).__module__.startswith("dbos"):
+                    raise

@@ -12,12 +12,16 @@ arguments that pickle does not restore, and a recorded outcome must load on any 
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime.context import FileChange, RunContext
-from runtime.errors import ModelError, ToolDenied, ToolFailed, TransientModelError
+from runtime.errors import ModelError, RunCancelled, ToolDenied, ToolFailed, TransientModelError
 from runtime.model import ModelResponse
+
+T = TypeVar("T")
 
 
 class DurableSteps:
@@ -35,6 +39,27 @@ class DurableSteps:
         self.replayed = 0
         """Steps whose recorded outcome was returned instead of running them (recovery)."""
 
+    async def guarded(self, make: Callable[[], Awaitable[T]]) -> T:
+        """A DBOS operation of the workflow. Once the workflow is cancelled (`shunter cancel`, or
+        Ctrl-C where it was started), DBOS refuses every further operation with an error of its
+        own; the run sees that as what it is, a cancellation, and keeps what finished."""
+        try:
+            return await make()
+        except BaseException as e:  # DBOS's cancellation and ownership errors are BaseExceptions
+            if type(e).__module__.startswith("dbos") and await self.cancelled():
+                raise RunCancelled("The run was cancelled with shunter cancel.") from None
+            raise
+
+    async def cancelled(self) -> bool:
+        from dbos import DBOS
+
+        # Outside the workflow's context: inside it, DBOS would record the read as a step.
+        read = asyncio.create_task(
+            DBOS.get_workflow_status_async(self.workflow_id), context=contextvars.Context()
+        )
+        status = await read
+        return status is not None and status.status == "CANCELLED"
+
     async def model_call(self, name: str, call: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
         from dbos import DBOS
 
@@ -47,7 +72,7 @@ class DurableSteps:
                 return ("error", str(e), e.status)
 
         ran = _Ran(step)
-        out = await DBOS.run_step_async({"name": f"model {name}"}, ran.step)
+        out = await self.guarded(lambda: DBOS.run_step_async({"name": f"model {name}"}, ran.step))
         self.replayed += not ran.ran
         if out[0] == "ok":
             return out[1]
@@ -74,7 +99,7 @@ class DurableSteps:
             return (*out, changes)
 
         ran = _Ran(step)
-        *out, changes = await DBOS.run_step_async({"name": f"tool {name}"}, ran.step)
+        *out, changes = await self.guarded(lambda: DBOS.run_step_async({"name": f"tool {name}"}, ran.step))
         if not ran.ran:
             self.replayed += 1
             replay_changes(ctx, changes)

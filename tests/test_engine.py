@@ -20,7 +20,6 @@ import pytest
 from runtime.testserver import Reply, TestServer
 from tests.test_resume import Brain, cli_env, step
 
-
 PLAN = {
     "goal": "read two files, then mark the workspace once",
     "subtasks": [
@@ -43,15 +42,21 @@ class Counted:
 
     def __init__(self, brain: Brain):
         self.brain, self.seen = brain, Counter[str]()
+        self.first_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def __call__(self, body: dict[str, Any]) -> Reply:
+        key = json.dumps(body["messages"], sort_keys=True)
         with self._lock:
-            self.seen[json.dumps(body["messages"], sort_keys=True)] += 1
+            self.seen[key] += 1
+            self.first_at.setdefault(key, time.monotonic())
         return self.brain(body)
 
     def repeated(self) -> int:
         return sum(n - 1 for n in self.seen.values())
+
+    def repeated_first_seen(self) -> list[float]:
+        return [self.first_at[k] for k, n in self.seen.items() if n > 1]
 
 
 def workspaces(root: Path, n: int) -> list[Path]:
@@ -101,7 +106,10 @@ def engine(tmp_path, test_server):
     started: list[Worker] = []
 
     def start(n: int, concurrency: int = 4) -> list[Worker]:
-        new = [Worker(test_server, url, tmp_path / f"worker{len(started) + i}.log", concurrency) for i in range(n)]
+        new = [
+            Worker(test_server, url, tmp_path / f"worker{len(started) + i}.log", concurrency)
+            for i in range(n)
+        ]
         started.extend(new)
         return new
 
@@ -119,7 +127,11 @@ def shunter(server: TestServer, url: str, *args: str, timeout: float = 180) -> s
 
 def batch_file(tmp_path: Path, spaces: list[Path]) -> Path:
     f = tmp_path / "batch.jsonl"
-    f.write_text("".join(json.dumps({"request": f"job {i}", "workspace": str(ws)}) + "\n" for i, ws in enumerate(spaces)))
+    f.write_text(
+        "".join(
+            json.dumps({"request": f"job {i}", "workspace": str(ws)}) + "\n" for i, ws in enumerate(spaces)
+        )
+    )
     return f
 
 
@@ -159,20 +171,28 @@ def test_a_worker_killed_mid_run_has_its_runs_finished_by_the_others(tmp_path, t
     test_server.latency_s = 0.4
     victim, *_ = start(3, concurrency=2)
     spaces = workspaces(tmp_path, 6)
-    submitted = shunter(test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--detach", "--json")
+    submitted = shunter(
+        test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--detach", "--json"
+    )
     assert submitted.returncode == 0, submitted.stderr
     run_ids = [r["run_id"] for r in json.loads(submitted.stdout)["runs"]]
     time.sleep(2.0)  # planners answered, subtasks in flight on every worker
     before = len(test_server.chat_requests)
     assert 0 < before < 6 * MODEL_CALLS_PER_RUN
+    killed_at = time.monotonic()
     os.killpg(victim.proc.pid, signal.SIGKILL)
     victim.proc.wait(timeout=10)
     for run_id, ws in zip(run_ids, spaces, strict=True):
         data = _wait_for(test_server, url, run_id, ws, timeout=90)
-        assert data["status"] == "succeeded", data
+        assert data["status"] == "succeeded", (data.get("error"), data.get("subtasks"))
         assert (ws / "marks.txt").read_text() == "once\n"  # the write, made once
-    assert counted.repeated() == 0  # no model call made twice, the killed worker's included
-    assert len(test_server.chat_requests) <= 6 * MODEL_CALLS_PER_RUN
+    # No finished model call was made again. The only calls sent twice are those the victim was
+    # waiting on when it died (the server's latency is 0.4 s): their answers died with it, and
+    # the worker that recovered the run asked again. At most one per workflow it was running.
+    repeats = counted.repeated_first_seen()
+    assert all(killed_at - 0.4 - 0.25 < t < killed_at for t in repeats), (repeats, killed_at)
+    assert len(repeats) <= 4
+    assert len(test_server.chat_requests) == 6 * MODEL_CALLS_PER_RUN + len(repeats)
     logs = "".join(p.read_text() for p in tmp_path.glob("worker*.log"))
     assert "went silent: recovered" in logs
 
@@ -194,7 +214,19 @@ def test_cancel_stops_a_run_another_process_executes(tmp_path, test_server, engi
     test_server.handler = brain
     start(1)
     (ws,) = workspaces(tmp_path, 1)
-    submitted = shunter(test_server, url, "run", "read and mark", "--yes", "--engine", "dbos", "--detach", "--json", "--workspace", str(ws))
+    submitted = shunter(
+        test_server,
+        url,
+        "run",
+        "read and mark",
+        "--yes",
+        "--engine",
+        "dbos",
+        "--detach",
+        "--json",
+        "--workspace",
+        str(ws),
+    )
     assert submitted.returncode == 0, submitted.stderr
     run_id = json.loads(submitted.stdout)["run_id"]
     deadline = time.monotonic() + 30
@@ -207,7 +239,11 @@ def test_cancel_stops_a_run_another_process_executes(tmp_path, test_server, engi
     data = _wait_for(test_server, url, run_id, ws, timeout=20)
     took = time.monotonic() - asked
     assert data["status"] == "cancelled", data
-    assert {s["id"]: s["status"] for s in data["subtasks"]} == {"t1": "cancelled", "t2": "cancelled", "t3": "skipped"}
+    assert {s["id"]: s["status"] for s in data["subtasks"]} == {
+        "t1": "cancelled",
+        "t2": "cancelled",
+        "t3": "skipped",
+    }
     assert not (ws / "marks.txt").exists()
     assert took < 10, took  # the in-flight model calls were aborted, not waited for
 
@@ -217,7 +253,18 @@ def test_run_follows_the_run_and_prints_the_run_json(tmp_path, test_server, engi
     test_server.handler = Brain(PLAN, TOOLS)
     start(1)
     (ws,) = workspaces(tmp_path, 1)
-    out = shunter(test_server, url, "run", "read and mark", "--yes", "--engine", "dbos", "--json", "--workspace", str(ws))
+    out = shunter(
+        test_server,
+        url,
+        "run",
+        "read and mark",
+        "--yes",
+        "--engine",
+        "dbos",
+        "--json",
+        "--workspace",
+        str(ws),
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["status"] == "succeeded" and data["answer"] == "All done."
@@ -229,7 +276,9 @@ def test_a_workspace_config_cannot_choose_the_engine(tmp_path):
     from runtime.config import load_settings
 
     (ws,) = workspaces(tmp_path, 1)
-    (ws / ".shunter" / "config.toml").write_text('[engine]\nkind = "dbos"\nurl = "postgresql://evil.example/db"\n')
+    (ws / ".shunter" / "config.toml").write_text(
+        '[engine]\nkind = "dbos"\nurl = "postgresql://evil.example/db"\n'
+    )
     settings = load_settings(ws)
     assert settings.engine.kind == "local" and settings.engine.url is None
     assert any("engine" in w for w in settings.warnings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import socket
 import time
@@ -62,7 +63,9 @@ async def _watch_cancel(wid: str, ctx: RunContext) -> None:
 
 @contextlib.asynccontextmanager
 async def _watched(wid: str, ctx: RunContext):
-    watcher = asyncio.create_task(_watch_cancel(wid, ctx))
+    # In a context of its own: inside the workflow's, DBOS would record each status read as a
+    # step, and their number depends on timing, which breaks the replay of a recovered run.
+    watcher = asyncio.create_task(_watch_cancel(wid, ctx), context=contextvars.Context())
     try:
         yield
     finally:
