@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,18 @@ class Worker:
                 self.proc.wait()
 
 
-@pytest.fixture
-def engine(tmp_path, test_server):
-    url = f"sqlite:///{tmp_path / 'engine.sqlite'}"
+def postgres_url() -> str:
+    """A new database on the PostgreSQL server .ci/run starts (SHUNTER_TEST_POSTGRES_URL names
+    it); DBOS creates the database on first use."""
+    base = os.environ.get("SHUNTER_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("no PostgreSQL server: set SHUNTER_TEST_POSTGRES_URL (.ci/run starts one and sets it)")
+    return base.rsplit("/", 1)[0] + f"/shunter_test_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path, test_server):
+    url = f"sqlite:///{tmp_path / 'engine.sqlite'}" if request.param == "sqlite" else postgres_url()
     started: list[Worker] = []
 
     def start(n: int, concurrency: int = 4) -> list[Worker]:
@@ -116,6 +126,18 @@ def engine(tmp_path, test_server):
     yield url, start
     for w in started:
         w.stop()
+    if url.startswith("postgresql://"):
+        _drop(url)
+
+
+def _drop(url: str) -> None:
+    import sqlalchemy as sa
+
+    base, name = url.rsplit("/", 1)
+    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def shunter(server: TestServer, url: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
