@@ -68,6 +68,9 @@ async def _call(
                 raise TransientModelError(str(e), retry_after=max(e.retry_after, 0.25)) from e
         with verdict(breaker):
             if ctx.durable is not None:  # a recorded step: a recovered run does not pay twice
+                waited = await ctx.cancel.guard(ctx.durable.permit(model.name))
+                if waited > 0.5:  # a permit takes a few polls; longer is the cluster's limit
+                    ctx.emit("model.rate_limited", model=model.name, waited_s=round(waited, 3), cluster=True)
                 return await ctx.cancel.guard(
                     ctx.durable.model_call(model.name, lambda: model.complete(request))
                 )

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from runtime.context import FileChange, RunContext
-from runtime.errors import ModelError, RunCancelled, ToolDenied, ToolFailed, TransientModelError
+from runtime.errors import ConfigError, ModelError, RunCancelled, ToolDenied, ToolFailed, TransientModelError
 from runtime.model import ModelResponse
 
 T = TypeVar("T")
+
+PERMIT_POLL_S = 0.02
+"""How often a call waiting for its permit looks whether it has started: the delay between a
+permit and its request, which the limiter's window must cover (shunter.engine.rate_queues)."""
 
 
 class DurableSteps:
@@ -35,6 +40,10 @@ class DurableSteps:
         self.job = job
         """What every subtask of the run is given with it: run id, workspace, flags, approval."""
         self.queue_name, self.subtask_workflow = queue_name, subtask_workflow
+        self.rate_queues: dict[str, str] = {}
+        """Model name ('*' for any other) -> the queue whose DBOS limiter holds its
+        requests_per_minute for every worker at once."""
+        self.permit_workflow: Any = None
         self.scheduler_rounds = 0
         self.replayed = 0
         """Steps whose recorded outcome was returned instead of running them (recovery)."""
@@ -59,6 +68,23 @@ class DurableSteps:
         )
         status = await read
         return status is not None and status.status == "CANCELLED"
+
+    async def permit(self, model: str) -> float:
+        """Wait for the cluster-wide rate limit of `model`: a permit is a tiny workflow on the
+        model's rate-limited queue, and DBOS starts no more of them per period than the limit,
+        counted across every worker. Returns the seconds waited (0 on replay: recorded)."""
+        from dbos import DBOS
+
+        name = self.rate_queues.get(model) or self.rate_queues.get("*")
+        if name is None:
+            return 0.0
+        started = time.monotonic()
+        queue = await self.guarded(lambda: DBOS.retrieve_queue_async(name))
+        if queue is None:  # registered at the worker's start from these same settings
+            raise ConfigError(f"The rate-limit queue {name} is not registered; restart the worker.")
+        handle = await self.guarded(lambda: queue.enqueue_async(self.permit_workflow))
+        await self.guarded(lambda: handle.get_result(polling_interval_sec=PERMIT_POLL_S))
+        return time.monotonic() - started
 
     async def model_call(self, name: str, call: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
         from dbos import DBOS

@@ -134,7 +134,9 @@ def _drop(url: str) -> None:
     import sqlalchemy as sa
 
     base, name = url.rsplit("/", 1)
-    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://") + "/postgres", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as c:
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -304,3 +306,31 @@ def test_a_workspace_config_cannot_choose_the_engine(tmp_path):
     settings = load_settings(ws)
     assert settings.engine.kind == "local" and settings.engine.url is None
     assert any("engine" in w for w in settings.warnings)
+
+
+def test_requests_per_minute_hold_across_all_workers(tmp_path, test_server, engine):
+    url, start = engine
+    # Every worker's own config: the limit is the cluster's, counted in the engine's database.
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "shunter" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[rate_limits."scripted"]\nrequests_per_minute = 6\n')
+    reads = {"goal": "g", "subtasks": [step("t1", "say a"), step("t2", "say b"), step("t3", "say c")]}
+    test_server.handler = Brain(reads, {})  # 5 calls a run: planner, three subtasks, synthesis
+    start(3, concurrency=2)
+    spaces = workspaces(tmp_path, 2)
+    out = shunter(test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--json")
+    assert out.returncode == 0, out.stderr
+    assert [r["status"] for r in json.loads(out.stdout)["runs"]] == ["succeeded"] * 2
+    arrived = sorted(r.received_at for r in test_server.chat_requests)
+    assert len(arrived) == 10
+    # Never more than 6 in any minute at the server: the 7th comes a minute after the 1st.
+    assert all(arrived[i + 6] - arrived[i] >= 59.5 for i in range(len(arrived) - 6)), " ".join(
+        f"{t - arrived[0]:.2f}" for t in arrived
+    )
+    waits = [
+        e
+        for ws in spaces
+        for e in map(json.loads, (ws / ".shunter/logs/events.jsonl").read_text().splitlines())
+        if e["event"] == "model.rate_limited"
+    ]
+    assert waits and all(e["data"]["cluster"] for e in waits)

@@ -19,7 +19,9 @@ RUN_QUEUE = "shunter-runs"
 SUBTASK_QUEUE = "shunter-subtasks"
 RUN_WORKFLOW = "shunter.run"
 SUBTASK_WORKFLOW = "shunter.subtask"
+PERMIT_WORKFLOW = "shunter.permit"
 POLL_S = 0.05
+PERMIT_MARGIN_S = 1.0
 
 
 def app_version() -> str:
@@ -65,3 +67,20 @@ def redacted(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@", 1)
     return url
+
+
+def rate_queues(settings: Settings) -> dict[str, tuple[str, int, float]]:
+    """Model ('*' for any other) -> (queue, limit, period_s) for each requests_per_minute in
+    [rate_limits]: DBOS's limiter starts at most `limit` permits per `period_s` on the queue,
+    counted over every worker. Every worker must have the same [rate_limits]."""
+    out = {}
+    for model, lim in settings.rate_limits.items():
+        rpm = lim.requests_per_minute
+        if rpm is None or rpm <= 0:
+            continue
+        # A whole number per minute as it is; below one a minute, one per the longer period.
+        limit, period = (int(rpm), 60.0 * int(rpm) / rpm) if rpm >= 1 else (1, 60.0 / rpm)
+        # The limiter paces permits; each request leaves up to a few polls after its permit.
+        # The margin keeps that jitter from letting limit + 1 requests reach the server in a period.
+        out[model] = (f"shunter-rate-{model}", limit, period + PERMIT_MARGIN_S)
+    return out

@@ -136,5 +136,5 @@ def worker_command(workspace: Path, concurrency: int | None) -> int:
 
     require_dbos()
     settings = settings_for(check_workspace(workspace))
-    serve(engine_url(settings), concurrency or settings.engine.concurrency)
+    serve(engine_url(settings), concurrency or settings.engine.concurrency, settings)
     return 0

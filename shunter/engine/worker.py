@@ -18,7 +18,8 @@ import time
 import uuid
 from typing import Any
 
-from shunter.engine import POLL_S, RUN_QUEUE, SUBTASK_QUEUE, app_version, redacted
+from runtime.config import Settings
+from shunter.engine import POLL_S, RUN_QUEUE, SUBTASK_QUEUE, app_version, rate_queues, redacted
 
 HEARTBEAT_S = 1.0
 SILENT_S = 5.0
@@ -29,7 +30,7 @@ _TABLE = """CREATE TABLE IF NOT EXISTS shunter_workers (
     recovered_by TEXT)"""
 
 
-def launch(url: str, executor_id: str, concurrency: int) -> None:
+def launch(url: str, executor_id: str, concurrency: int, settings: Settings) -> None:
     """Start DBOS in this process as a worker on `url`, taking from both queues."""
     from dbos import DBOS
 
@@ -48,6 +49,8 @@ def launch(url: str, executor_id: str, concurrency: int) -> None:
     # Separate queues: a run waiting for its subtasks must never hold the slot they need.
     DBOS.register_queue(RUN_QUEUE, worker_concurrency=concurrency, polling_interval_sec=POLL_S)
     DBOS.register_queue(SUBTASK_QUEUE, worker_concurrency=concurrency, polling_interval_sec=POLL_S)
+    for name, limit, period in rate_queues(settings).values():
+        DBOS.register_queue(name, limiter={"limit": limit, "period": period}, polling_interval_sec=POLL_S)
 
 
 class Heartbeat:
@@ -116,7 +119,9 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def serve(url: str, concurrency: int, stop: threading.Event | None = None, ready: Any = None) -> None:
+def serve(
+    url: str, concurrency: int, settings: Settings, stop: threading.Event | None = None, ready: Any = None
+) -> None:
     """Run a worker until SIGTERM or SIGINT (or `stop`)."""
     from dbos import DBOS
 
@@ -124,7 +129,7 @@ def serve(url: str, concurrency: int, stop: threading.Event | None = None, ready
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    launch(url, executor_id, concurrency)
+    launch(url, executor_id, concurrency, settings)
     heart = Heartbeat(url, executor_id)
     say(f"Worker {executor_id} on {redacted(url)}, {concurrency} runs and subtasks at a time.")
     if ready is not None:

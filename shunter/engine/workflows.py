@@ -32,7 +32,7 @@ from runtime.errors import ShunterError
 from runtime.store import Store
 from runtime.usage import Usage, UsageLimits
 from shunter import api
-from shunter.engine import RUN_WORKFLOW, SUBTASK_QUEUE, SUBTASK_WORKFLOW
+from shunter.engine import PERMIT_WORKFLOW, RUN_WORKFLOW, SUBTASK_QUEUE, SUBTASK_WORKFLOW, rate_queues
 
 CANCEL_POLL_S = 0.25
 """How often a running workflow looks whether it was cancelled (`shunter cancel`, Ctrl-C)."""
@@ -48,6 +48,8 @@ def _context(job: dict[str, Any], wid: str) -> RunContext:
     ctx = api.prepare(ws, overrides=job["overrides"], run_id=job["run_id"])
     ctx.approve = approve_all if job["yes"] else deny_all
     ctx.durable = DurableSteps(wid, job, SUBTASK_QUEUE, subtask_workflow)
+    ctx.durable.rate_queues = {model: q[0] for model, q in rate_queues(ctx.settings).items()}
+    ctx.durable.permit_workflow = permit_workflow
     return ctx
 
 
@@ -71,6 +73,11 @@ async def _watched(wid: str, ctx: RunContext):
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+
+
+@DBOS.workflow(name=PERMIT_WORKFLOW)
+async def permit_workflow() -> None:
+    """Nothing: its start, which the queue's limiter paces, is the permit."""
 
 
 @DBOS.workflow(name=RUN_WORKFLOW)
