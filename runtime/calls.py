@@ -72,7 +72,7 @@ async def _call(
                 if waited > 0.5:  # a permit takes a few polls; longer is the cluster's limit
                     ctx.emit("model.rate_limited", model=model.name, waited_s=round(waited, 3), cluster=True)
                 return await ctx.cancel.guard(
-                    ctx.durable.model_call(model.name, lambda: model.complete(request))
+                    ctx.durable.model_call(model.name, model.complete, request, input_tokens)
                 )
             return await ctx.cancel.guard(model.complete(request))
 

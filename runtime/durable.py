@@ -19,8 +19,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from runtime.context import FileChange, RunContext
-from runtime.errors import ConfigError, ModelError, RunCancelled, ToolDenied, ToolFailed, TransientModelError
-from runtime.model import ModelResponse
+from runtime.errors import (
+    ConfigError,
+    ModelError,
+    RunCancelled,
+    ToolDenied,
+    ToolFailed,
+    TransientModelError,
+    UsageLimitExceeded,
+)
+from runtime.model import ModelRequest, ModelResponse
 
 T = TypeVar("T")
 
@@ -44,6 +52,8 @@ class DurableSteps:
         """Model name ('*' for any other) -> the queue whose DBOS limiter holds its
         requests_per_minute for every worker at once."""
         self.permit_workflow: Any = None
+        self.budget: Any = None
+        """shunter.engine.ledger.Budget when the run's dollar cap is shared in the engine's database."""
         self.scheduler_rounds = 0
         self.replayed = 0
         """Steps whose recorded outcome was returned instead of running them (recovery)."""
@@ -86,22 +96,46 @@ class DurableSteps:
         await self.guarded(lambda: handle.get_result(polling_interval_sec=PERMIT_POLL_S))
         return time.monotonic() - started
 
-    async def model_call(self, name: str, call: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
+    async def model_call(
+        self,
+        name: str,
+        complete: Callable[[ModelRequest], Awaitable[ModelResponse]],
+        request: ModelRequest,
+        input_tokens: int,
+    ) -> ModelResponse:
         from dbos import DBOS
 
         async def step() -> tuple[Any, ...]:
+            held, resp = 0.0, None
             try:
-                return ("ok", await call())
+                if self.budget is not None:  # the shared budget: reserved in the engine's database
+                    held, cap = await asyncio.to_thread(
+                        self.budget.reserve, name, input_tokens, request.max_output_tokens
+                    )
+                    if cap != request.max_output_tokens:
+                        request.max_output_tokens = cap
+                resp = await complete(request)
+                return ("ok", resp)
+            except UsageLimitExceeded as e:
+                return ("limit", e.limit, e.value, e.maximum, str(e))
             except TransientModelError as e:
                 return ("transient", str(e), e.status, e.retry_after)
             except ModelError as e:
                 return ("error", str(e), e.status)
+            finally:
+                if held:
+                    spent = self.budget.cost_of(name, resp) if resp is not None else 0.0
+                    await asyncio.to_thread(self.budget.settle, held, spent)
 
         ran = _Ran(step)
         out = await self.guarded(lambda: DBOS.run_step_async({"name": f"model {name}"}, ran.step))
         self.replayed += not ran.ran
         if out[0] == "ok":
             return out[1]
+        if out[0] == "limit":
+            err = UsageLimitExceeded(out[1], out[2], out[3])
+            err.args = (out[4],)
+            raise err
         if out[0] == "transient":
             raise TransientModelError(out[1], status=out[2], retry_after=out[3])
         raise ModelError(out[1], status=out[2])

@@ -172,12 +172,18 @@ def batch(
     workspace: Workspace = Path("."),
     yes: YesFlag = False,
     detach: Annotated[bool, typer.Option("--detach", help="Enqueue and return the run ids at once.")] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", help="One dollar cap for the whole batch, held across every worker."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Enqueue one run per line on the DBOS engine and, unless --detach, wait for them all."""
     from shunter.engine.commands import batch_command
 
-    raise typer.Exit(_guard(lambda: batch_command(file, workspace, yes, detach, as_json), as_json) or 0)
+    raise typer.Exit(
+        _guard(lambda: batch_command(file, workspace, yes, detach, as_json, max_cost), as_json) or 0
+    )
 
 
 @app.command()

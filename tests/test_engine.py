@@ -334,3 +334,26 @@ def test_requests_per_minute_hold_across_all_workers(tmp_path, test_server, engi
         if e["event"] == "model.rate_limited"
     ]
     assert waits and all(e["data"]["cluster"] for e in waits)
+
+
+def test_a_shared_dollar_budget_stops_every_workers_runs_at_the_cap(tmp_path, test_server, engine):
+    url, start = engine
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "shunter" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    # Input tokens priced, output free: each call's worst case is then exactly known.
+    config.write_text('[prices."scripted"]\ninput = 100.0\noutput = 0.0\n')
+    test_server.handler = Brain(PLAN, TOOLS)
+    start(3, concurrency=2)
+    one = shunter(test_server, url, "batch", str(batch_file(tmp_path, workspaces(tmp_path / "one", 1))), "--yes", "--json")
+    cost_of_a_run = json.loads(one.stdout)["runs"][0]["usage"]["cost_usd"]
+    assert cost_of_a_run > 0, one.stderr
+    cap = 2.5 * cost_of_a_run
+    spaces = workspaces(tmp_path, 6)
+    out = shunter(test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--json", "--max-cost", str(cap))
+    runs = json.loads(out.stdout)["runs"]
+    assert out.returncode == 1 and len(runs) == 6, out.stderr
+    spent = sum((r["usage"] or {}).get("cost_usd") or 0.0 for r in runs)
+    assert spent <= cap + 1e-9, (spent, cap)  # never over, summed over every worker's calls
+    assert spent > 1.5 * cost_of_a_run  # and the budget was used, not refused up front
+    stopped = [r for r in runs if r["status"] != "succeeded"]
+    assert stopped and all(r["status"] == "failed" and "max_cost_usd" in (r["error"] or "") for r in stopped)

@@ -31,14 +31,18 @@ def client(url: str) -> Any:
         ) from None
 
 
-def job(request: str, workspace: Path, overrides: dict[str, Any], yes: bool) -> dict[str, Any]:
-    """One run as a worker takes it: no secrets (the engine's database keeps it)."""
+def job(
+    request: str, workspace: Path, overrides: dict[str, Any], yes: bool, budget: str | None = None
+) -> dict[str, Any]:
+    """One run as a worker takes it: no secrets (the engine's database keeps it). `budget` is
+    the key of a dollar cap in the engine's database that its calls reserve against."""
     return {
         "run_id": uuid.uuid4().hex[:12],
         "request": request,
         "workspace": str(workspace),
         "overrides": overrides,
         "yes": yes,
+        "budget": budget,
     }
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from runtime.config import Settings
 from runtime.errors import ConfigError
+from shunter.commands import check_budget_can_be_enforced
 from shunter.engine import client as eng
 from shunter.engine import engine_url, redacted
+from shunter.engine.ledger import create_budget
 from shunter.wiring import check_workspace, settings_for
 
 
@@ -32,6 +35,10 @@ def run_on_engine(
     c = eng.client(url)
     try:
         j = eng.job(request, ws, overrides, yes)
+        cap = settings.limits.max_cost_usd
+        if cap is not None:  # one counter for the run's calls on every worker
+            create_budget(url, j["run_id"], cap)
+            j["budget"] = j["run_id"]
         run_id = eng.submit(c, j)
         if detach:
             out = {"run_id": run_id, "status": "enqueued", "workspace": str(ws)}
@@ -64,9 +71,13 @@ def _follow_cancelling_on_sigint(c: Any, run_id: str, ws: Path, quiet: bool) -> 
             signal.signal(s, h)
 
 
-def batch_command(file: Path, workspace: Path, yes: bool, detach: bool, as_json: bool) -> int:
-    """One run per JSONL line ({"request": ..., "workspace": ...}); workspace defaults to --workspace."""
+def batch_command(
+    file: Path, workspace: Path, yes: bool, detach: bool, as_json: bool, max_cost: float | None = None
+) -> int:
+    """One run per JSONL line ({"request": ..., "workspace": ...}); workspace defaults to
+    --workspace. `max_cost` is one dollar cap shared by every run of the batch."""
     default_ws = workspace
+    budget = f"batch-{uuid.uuid4().hex[:12]}" if max_cost is not None else None
     jobs: list[dict[str, Any]] = []
     try:
         lines = file.read_text().splitlines()
@@ -86,12 +97,17 @@ def batch_command(file: Path, workspace: Path, yes: bool, detach: bool, as_json:
                 f'{file} line {n} has no "request"; write {{"request": "...", "workspace": "DIR"}}.'
             )
         ws = check_workspace(item.get("workspace") or default_ws)
-        jobs.append(eng.job(str(item["request"]), ws, dict(item.get("overrides") or {}), yes))
+        jobs.append(eng.job(str(item["request"]), ws, dict(item.get("overrides") or {}), yes, budget))
     if not jobs:
         raise ConfigError(f"{file} has no requests; write one JSON object per line.")
-    url = engine_url(settings_for(check_workspace(default_ws)))
+    settings = settings_for(check_workspace(default_ws))
+    url = engine_url(settings)
     c = eng.client(url)
     try:
+        if budget is not None and max_cost is not None:
+            settings.limits.max_cost_usd = max_cost
+            check_budget_can_be_enforced(settings)
+            create_budget(url, budget, max_cost)
         for j in jobs:
             eng.submit(c, j)
         if not as_json:

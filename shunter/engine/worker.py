@@ -34,7 +34,9 @@ def launch(url: str, executor_id: str, concurrency: int, settings: Settings) -> 
     """Start DBOS in this process as a worker on `url`, taking from both queues."""
     from dbos import DBOS
 
-    import shunter.engine.workflows  # noqa: F401 - registers the workflows with DBOS
+    from shunter.engine import workflows  # registers the workflows with DBOS
+
+    workflows.ENGINE_URL[:] = [url]
 
     DBOS(
         config={

@@ -33,6 +33,10 @@ from runtime.store import Store
 from runtime.usage import Usage, UsageLimits
 from shunter import api
 from shunter.engine import PERMIT_WORKFLOW, RUN_WORKFLOW, SUBTASK_QUEUE, SUBTASK_WORKFLOW, rate_queues
+from shunter.engine.ledger import Budget
+
+ENGINE_URL: list[str] = []
+"""The engine database this worker serves (set by shunter.engine.worker.launch)."""
 
 CANCEL_POLL_S = 0.25
 """How often a running workflow looks whether it was cancelled (`shunter cancel`, Ctrl-C)."""
@@ -50,6 +54,8 @@ def _context(job: dict[str, Any], wid: str) -> RunContext:
     ctx.durable = DurableSteps(wid, job, SUBTASK_QUEUE, subtask_workflow)
     ctx.durable.rate_queues = {model: q[0] for model, q in rate_queues(ctx.settings).items()}
     ctx.durable.permit_workflow = permit_workflow
+    if job.get("budget"):
+        ctx.durable.budget = Budget(ENGINE_URL[0], job["budget"], ctx.usage.prices)
     return ctx
 
 
