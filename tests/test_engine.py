@@ -344,12 +344,28 @@ def test_a_shared_dollar_budget_stops_every_workers_runs_at_the_cap(tmp_path, te
     config.write_text('[prices."scripted"]\ninput = 100.0\noutput = 0.0\n')
     test_server.handler = Brain(PLAN, TOOLS)
     start(3, concurrency=2)
-    one = shunter(test_server, url, "batch", str(batch_file(tmp_path, workspaces(tmp_path / "one", 1))), "--yes", "--json")
+    one = shunter(
+        test_server,
+        url,
+        "batch",
+        str(batch_file(tmp_path, workspaces(tmp_path / "one", 1))),
+        "--yes",
+        "--json",
+    )
     cost_of_a_run = json.loads(one.stdout)["runs"][0]["usage"]["cost_usd"]
     assert cost_of_a_run > 0, one.stderr
     cap = 2.5 * cost_of_a_run
     spaces = workspaces(tmp_path, 6)
-    out = shunter(test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--json", "--max-cost", str(cap))
+    out = shunter(
+        test_server,
+        url,
+        "batch",
+        str(batch_file(tmp_path, spaces)),
+        "--yes",
+        "--json",
+        "--max-cost",
+        str(cap),
+    )
     runs = json.loads(out.stdout)["runs"]
     assert out.returncode == 1 and len(runs) == 6, out.stderr
     spent = sum((r["usage"] or {}).get("cost_usd") or 0.0 for r in runs)
@@ -357,3 +373,50 @@ def test_a_shared_dollar_budget_stops_every_workers_runs_at_the_cap(tmp_path, te
     assert spent > 1.5 * cost_of_a_run  # and the budget was used, not refused up front
     stopped = [r for r in runs if r["status"] != "succeeded"]
     assert stopped and all(r["status"] == "failed" and "max_cost_usd" in (r["error"] or "") for r in stopped)
+
+
+def _follower(server: TestServer, url: str, ws: Path, err: Path) -> subprocess.Popen:
+    env = cli_env(server) | {"SHUNTER_ENGINE_URL": url}
+    args = ["run", "read and mark", "--yes", "--engine", "dbos", "--json", "--workspace", str(ws)]
+    with open(err, "w") as f:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shunter.cli", *args], env=env, stdout=subprocess.PIPE, stderr=f, text=True
+        )
+
+
+def test_ctrl_c_on_the_submitting_process_cancels_the_run_on_its_worker(tmp_path, test_server, engine):
+    url, start = engine
+    brain = Brain(PLAN, TOOLS)
+    brain.slow = {"t1", "t2"}
+    test_server.handler = brain
+    start(1)
+    (ws,) = workspaces(tmp_path, 1)
+    proc = _follower(test_server, url, ws, tmp_path / "follower.err")
+    deadline = time.monotonic() + 30
+    while brain.calls["t1"] + brain.calls["t2"] < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "follower.err").read_text()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    data = json.loads(out)
+    assert proc.returncode == 130 and data["status"] == "cancelled", data
+    assert [s["status"] for s in data["subtasks"]] == ["cancelled", "cancelled", "skipped"]
+
+
+def test_a_worker_that_cannot_see_the_workspace_fails_the_run_clearly(tmp_path, test_server, engine):
+    url, start = engine
+    test_server.handler = Brain(PLAN, TOOLS)
+    (ws,) = workspaces(tmp_path, 1)
+    err = tmp_path / "follower.err"
+    proc = _follower(test_server, url, ws, err)  # no worker yet: the run waits in the queue
+    deadline = time.monotonic() + 30
+    while "enqueued" not in err.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+        time.sleep(0.05)
+    ws.rename(tmp_path / "moved")  # the path the run names is gone where the worker runs
+    start(1)
+    out, _ = proc.communicate(timeout=60)
+    data = json.loads(out)
+    assert proc.returncode == 1 and data["status"] == "failed"
+    assert "cannot see the workspace" in data["error"] and str(ws) in data["error"]
+    assert len(test_server.chat_requests) == 0

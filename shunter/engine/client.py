@@ -15,14 +15,21 @@ from runtime.errors import ConfigError
 from shunter.engine import RUN_QUEUE, RUN_WORKFLOW, app_version, redacted, require_dbos
 
 FOLLOW_POLL_S = 0.2
+SETTLE_S = 10.0
+"""How long a follower waits for the worker to record a cancelled run's final state."""
 TERMINAL = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
 
 
 def client(url: str) -> Any:
     require_dbos()
-    from dbos import DBOSClient
+    import logging
 
+    from dbos import DBOS, DBOSClient
+
+    logging.getLogger("dbos").setLevel(logging.WARNING)  # not a line per migration on stderr
     try:
+        # The client never creates the schema; a submitter may come before any worker has.
+        DBOS.migrate(url)
         return DBOSClient(system_database_url=url)
     except Exception as e:  # noqa: BLE001 - the database's own words, in one sentence
         raise ConfigError(
@@ -93,11 +100,17 @@ def follow(c: Any, run_id: str, workspace: Path, quiet: bool) -> dict[str, Any]:
         time.sleep(FOLLOW_POLL_S)
     if status.status == "SUCCESS" and isinstance(status.output, dict):
         return status.output
-    with contextlib.closing(Store.open(workspace)) as store:
-        try:
-            data = run_details(store, run_id)
-        except ConfigError:
-            data = {"run_id": run_id, "status": "failed", "answer": "", "subtasks": [], "usage": {}}
+    # Cancelled in the engine at once; the worker then stops the run and records what finished.
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        with contextlib.closing(Store.open(workspace)) as store:
+            try:
+                data = run_details(store, run_id)
+            except ConfigError:
+                data = {"run_id": run_id, "status": "failed", "answer": "", "subtasks": [], "usage": {}}
+        if data["status"] != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(FOLLOW_POLL_S)
     if status.status == "CANCELLED":
         data["status"] = "cancelled"
         data["error"] = data.get("error") or "The run was cancelled; finished subtasks are kept."

@@ -48,8 +48,7 @@ def run_on_engine(
                     f"Enqueued on {redacted(url)}; follow with `shunter show {run_id}`, stop with `shunter cancel {run_id}`."
                 )
             return 0
-        if not as_json:
-            _err(f"Run {run_id} enqueued on {redacted(url)}; Ctrl-C cancels it.")
+        _err(f"Run {run_id} enqueued on {redacted(url)}; Ctrl-C cancels it.")  # stderr, --json or not
         return eng.print_result(_follow_cancelling_on_sigint(c, run_id, ws, as_json), as_json)
     finally:
         c.destroy()
