@@ -36,6 +36,26 @@ TOOLS = {
 }
 MODEL_CALLS_PER_RUN = 8  # planner, 2 turns for each of 3 subtasks, synthesis
 
+# Six subtasks: three parallel reads, then a command, a write and a read of what was written.
+PLAN6 = {
+    "goal": "read, mark once, summarise, check",
+    "subtasks": [
+        *PLAN["subtasks"][:2],
+        step("t3", "list the files"),
+        step("t4", "append one line to marks.txt", deps=["t1", "t2", "t3"], read_only=False, agent="shell"),
+        step("t5", "write summary.txt", deps=["t4"], read_only=False),
+        step("t6", "read summary.txt", deps=["t5"]),
+    ],
+}
+TOOLS6 = {
+    **{k: TOOLS[k] for k in ("t1", "t2")},
+    "t3": [("list_files", {"path": "."})],
+    "t4": [("run_command", {"command": "echo once >> marks.txt"})],
+    "t5": [("write_file", {"path": "summary.txt", "content": "alpha and beta\n"})],
+    "t6": [("read_file", {"path": "summary.txt"})],
+}
+CALLS6 = 14  # planner, 2 turns for each of 6 subtasks, synthesis
+
 
 class Counted:
     """The brain, counting each distinct conversation it is sent: a repeated model call is
@@ -161,31 +181,38 @@ def batch_file(tmp_path: Path, spaces: list[Path]) -> Path:
 
 def test_runs_spread_over_workers_finish_once_each(tmp_path, test_server, engine):
     url, start = engine
-    counted = Counted(Brain(PLAN, TOOLS))
+    counted = Counted(Brain(PLAN6, TOOLS6))
     test_server.handler = counted
     test_server.latency_s = 0.05
-    start(2)
-    spaces = workspaces(tmp_path, 6)
-    out = shunter(test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--json")
+    start(3)
+    spaces = workspaces(tmp_path, 30)
+    out = shunter(
+        test_server, url, "batch", str(batch_file(tmp_path, spaces)), "--yes", "--json", timeout=300
+    )
     assert out.returncode == 0, out.stderr
     runs = json.loads(out.stdout)["runs"]
-    assert [r["status"] for r in runs] == ["succeeded"] * 6
-    assert all(r["usage"]["requests"] == MODEL_CALLS_PER_RUN for r in runs)
-    assert len(test_server.chat_requests) == 6 * MODEL_CALLS_PER_RUN and counted.repeated() == 0
-    for ws in spaces:
+    assert [r["status"] for r in runs] == ["succeeded"] * 30
+    assert all(r["usage"]["requests"] == CALLS6 and r["usage"]["tool_calls"] == 6 for r in runs)
+    assert len(test_server.chat_requests) == 30 * CALLS6 and counted.repeated() == 0
+    for ws in spaces:  # every write made once, in its own run's workspace
         assert (ws / "marks.txt").read_text() == "once\n"
-    # `runs` and `show` read what the workers recorded in each workspace.
+        assert (ws / "summary.txt").read_text() == "alpha and beta\n"
+    # `show` and `undo` read what the workers recorded in each workspace.
     shown = shunter(test_server, url, "show", runs[0]["run_id"], "--workspace", str(spaces[0]), "--json")
     data = json.loads(shown.stdout)
-    assert data["status"] == "succeeded" and [s["status"] for s in data["subtasks"]] == ["succeeded"] * 3
-    # Both workers took work: the subtasks of the runs were spread over the processes.
+    assert data["status"] == "succeeded" and [s["status"] for s in data["subtasks"]] == ["succeeded"] * 6
+    assert [s["id"] for s in data["subtasks"] if s["files_changed"]] == ["t5"]
+    undone = shunter(test_server, url, "undo", runs[0]["run_id"], "--workspace", str(spaces[0]))
+    assert undone.returncode == 0, undone.stderr
+    assert not (spaces[0] / "summary.txt").exists()
+    # Every worker took subtasks: the runs were spread over the processes.
     taken = [
         e["data"]["worker"]
         for ws in spaces
         for e in map(json.loads, (ws / ".shunter/logs/events.jsonl").read_text().splitlines())
         if e["event"] == "engine.subtask"
     ]
-    assert len(taken) == 6 * 3 and len(set(taken)) == 2
+    assert len(taken) == 30 * 6 and len(set(taken)) == 3
 
 
 def test_a_worker_killed_mid_run_has_its_runs_finished_by_the_others(tmp_path, test_server, engine):
