@@ -26,7 +26,7 @@ from shunter.api import plan as api_plan
 from shunter.api import run as api_run
 from shunter.approve import InteractiveApprover, announcing_approver, choose_approver
 from shunter.progress import Progress
-from shunter.wiring import OpenAIProvider, check_workspace, settings_for
+from shunter.wiring import OpenAIProvider, check_budget_can_be_enforced, check_workspace, settings_for
 
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 130}
 
@@ -254,22 +254,6 @@ async def on_planned_stream(ctx, opts: RunOptions, holder: list[Progress]) -> No
     ctx.on_text = p.on_text
     if isinstance(ctx.approve, InteractiveApprover):
         ctx.approve.pause = p.paused
-
-
-def check_budget_can_be_enforced(settings: Settings) -> None:
-    if settings.limits.max_cost_usd is None:
-        return
-    from runtime.prices import PriceTable
-
-    prices = PriceTable.load(settings.prices)
-    models = {settings.model.name, settings.planner.model or settings.model.name}
-    models |= {o.model for o in settings.agents.values() if o.model}
-    unpriced = sorted(m for m in models if prices.get(m) is None)
-    if unpriced:
-        raise ConfigError(
-            f"--max-cost cannot be enforced: no price is known for {', '.join(unpriced)}; "
-            'add one under [prices."MODEL"] in .shunter/config.toml, or run without a budget.'
-        )
 
 
 def run_command(request: str, workspace: Path, opts: RunOptions, model=None, ctx=None) -> int:

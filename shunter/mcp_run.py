@@ -28,9 +28,15 @@ from runtime.store import Store
 from shunter import render
 from shunter.api import run as api_run
 from shunter.approve import shown
-from shunter.commands import check_budget_can_be_enforced, flag_overrides
+from shunter.commands import flag_overrides
 from shunter.mcp_rounds import QUESTION_TIMEOUT_S, LiveRun, LiveRuns, asks_in_rounds
-from shunter.wiring import OpenAIProvider, check_workspace, make_context, settings_for
+from shunter.wiring import (
+    OpenAIProvider,
+    check_budget_can_be_enforced,
+    check_workspace,
+    make_context,
+    settings_for,
+)
 
 _FINISHED = ("succeeded", "failed", "skipped", "cancelled", "limit")
 

@@ -64,3 +64,19 @@ def make_context(workspace: Path, settings: Settings, approve: Approver = deny_a
 
     sandbox = probe_sandbox() if settings.tools.sandbox != "none" else None
     return RunContext.create(workspace, settings, approve=approve, sandbox=sandbox, **kw)
+
+
+def check_budget_can_be_enforced(settings: Settings) -> None:
+    if settings.limits.max_cost_usd is None:
+        return
+    from runtime.prices import PriceTable
+
+    prices = PriceTable.load(settings.prices)
+    models = {settings.model.name, settings.planner.model or settings.model.name}
+    models |= {o.model for o in settings.agents.values() if o.model}
+    unpriced = sorted(m for m in models if prices.get(m) is None)
+    if unpriced:
+        raise ConfigError(
+            f"--max-cost cannot be enforced: no price is known for {', '.join(unpriced)}; "
+            'add one under [prices."MODEL"] in .shunter/config.toml, or run without a budget.'
+        )

@@ -11,11 +11,10 @@ from typing import Any
 
 from runtime.config import Settings
 from runtime.errors import ConfigError
-from shunter.commands import check_budget_can_be_enforced
 from shunter.engine import client as eng
 from shunter.engine import engine_url, redacted
 from shunter.engine.ledger import create_budget
-from shunter.wiring import check_workspace, settings_for
+from shunter.wiring import check_budget_can_be_enforced, check_workspace, settings_for
 
 
 def _err(text: str) -> None:
