@@ -100,8 +100,8 @@ async def run_workflow(job: dict[str, Any]) -> dict[str, Any]:
         async with _watched(wid, ctx):
             result = await api.run(job["request"], ctx=ctx, store=store, stream_plan=False)
         return result.to_dict()
-    except ShunterError as e:
-        return _failed(job, str(e))
+    except ShunterError as e:  # e.g. the planner's call refused by the shared budget
+        return _failed(job, str(e), ctx.usage.snapshot()["total"])
     finally:
         store.close()
         ctx.close()
@@ -152,6 +152,13 @@ def _usage(ctx: RunContext, sid: str) -> list[tuple[str | None, Usage]]:
     return parts
 
 
-def _failed(job: dict[str, Any], error: str) -> dict[str, Any]:
-    result = RunResult(run_id=job["run_id"], status="failed", request=job["request"], error=error)
+def _failed(job: dict[str, Any], error: str, usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `run --json` object of a run that ended before its DAG: its usage so far, or none."""
+    result = RunResult(
+        run_id=job["run_id"],
+        status="failed",
+        request=job["request"],
+        error=error,
+        usage=usage or Usage().to_dict(),
+    )
     return result.to_dict()
