@@ -418,23 +418,43 @@ def test_a_shared_dollar_budget_stops_every_workers_runs_at_the_cap(tmp_path, te
     assert stopped and all(r["status"] == "failed" and "max_cost_usd" in (r["error"] or "") for r in stopped)
 
 
-def _follower(server: TestServer, url: str, ws: Path, err: Path) -> subprocess.Popen:
-    env = cli_env(server) | {"SHUNTER_ENGINE_URL": url}
-    args = ["run", "read and mark", "--yes", "--engine", "dbos", "--json", "--workspace", str(ws)]
-    with open(err, "w") as f:
-        return subprocess.Popen(
-            [sys.executable, "-m", "shunter.cli", *args], env=env, stdout=subprocess.PIPE, stderr=f, text=True
-        )
+@pytest.fixture
+def follower(test_server):
+    """`shunter run --engine dbos` in a process of its own, killed after the test if still there."""
+    procs: list[subprocess.Popen] = []
+
+    def start(url: str, ws: Path, err: Path) -> subprocess.Popen:
+        env = cli_env(test_server) | {"SHUNTER_ENGINE_URL": url}
+        args = ["run", "read and mark", "--yes", "--engine", "dbos", "--json", "--workspace", str(ws)]
+        with open(err, "w") as f:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "shunter.cli", *args],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=f,
+                    text=True,
+                )
+            )
+        return procs[-1]
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
-def test_ctrl_c_on_the_submitting_process_cancels_the_run_on_its_worker(tmp_path, test_server, engine):
+def test_ctrl_c_on_the_submitting_process_cancels_the_run_on_its_worker(
+    tmp_path, test_server, engine, follower
+):
     url, start = engine
     brain = Brain(PLAN, TOOLS)
     brain.slow = {"t1", "t2"}
     test_server.handler = brain
     start(1)
     (ws,) = workspaces(tmp_path, 1)
-    proc = _follower(test_server, url, ws, tmp_path / "follower.err")
+    proc = follower(url, ws, tmp_path / "follower.err")
     deadline = time.monotonic() + 30
     while brain.calls["t1"] + brain.calls["t2"] < 2:
         assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "follower.err").read_text()
@@ -446,12 +466,14 @@ def test_ctrl_c_on_the_submitting_process_cancels_the_run_on_its_worker(tmp_path
     assert [s["status"] for s in data["subtasks"]] == ["cancelled", "cancelled", "skipped"]
 
 
-def test_a_worker_that_cannot_see_the_workspace_fails_the_run_clearly(tmp_path, test_server, engine):
+def test_a_worker_that_cannot_see_the_workspace_fails_the_run_clearly(
+    tmp_path, test_server, engine, follower
+):
     url, start = engine
     test_server.handler = Brain(PLAN, TOOLS)
     (ws,) = workspaces(tmp_path, 1)
     err = tmp_path / "follower.err"
-    proc = _follower(test_server, url, ws, err)  # no worker yet: the run waits in the queue
+    proc = follower(url, ws, err)  # no worker yet: the run waits in the queue
     deadline = time.monotonic() + 30
     while "enqueued" not in err.read_text():
         assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
