@@ -299,6 +299,11 @@ def test_cancel_stops_a_run_another_process_executes(tmp_path, test_server, engi
     # The worker stopped the run, aborting the in-flight model calls (they would hang a minute),
     # and recorded it, within the 2 s of the cancellation.
     assert stopped < 2.0, stopped
+    # What the worker recorded is a run like any other: `resume` finishes it here, locally.
+    brain.slow = set()
+    resumed = shunter(test_server, url, "resume", run_id, "--yes", "--json", "--workspace", str(ws))
+    assert json.loads(resumed.stdout)["status"] == "succeeded", resumed.stderr
+    assert (ws / "marks.txt").read_text() == "once\n"
 
 
 def _stored_status_after(ws: Path, run_id: str, status: str, timeout: float) -> float:
