@@ -32,6 +32,7 @@ BENCHMARKS = [
     "compiled",
     "cancel_latency",
     "estimate_accuracy",
+    "engine",
 ]
 EXTRAS = ["policy_corpus", "pathscope_corpus", "estimate_calibration", "memory_recall"]
 """Scripts other parts of the project keep here (security corpora, estimate calibration): run
@@ -205,6 +206,29 @@ def headline() -> list[list[str]]:
                         "–",
                     ]
                 )
+    if d := _load("engine"):
+        s = d["summary"]
+        rpm, up = s["runs_per_min"], s["speedup_end_to_end"]
+        rows.append(
+            [
+                f"DBOS engine on SQLite, {d['batch_runs']} runs, {d['latency_s'] * 1000:.0f} ms/call: "
+                f"1 / 2 / 4 workers x {d['concurrency_per_worker']}",
+                f"{rpm['1']:.0f} / {rpm['2']:.0f} / {rpm['4']:.0f} runs/min end to end "
+                f"(x{up['2']:.2f} / x{up['4']:.2f}) on {s['cores']} cores",
+                "report",
+                "–",
+            ]
+        )
+        rows.append(
+            [
+                "DBOS engine vs local, one run of 6 parallel subtasks, zero latency",
+                f"execution {s['local_exec_s'] * 1000:.0f} ms vs {s['dbos_exec_s'] * 1000:.0f} ms "
+                f"({s['dbos_ms_per_subtask_exec']:+.0f} ms per subtask); whole CLI command "
+                f"{s['local_cli_wall_s']:.2f} s vs {s['dbos_cli_wall_s']:.2f} s",
+                "report",
+                "–",
+            ]
+        )
     return rows
 
 
