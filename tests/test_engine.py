@@ -252,6 +252,13 @@ def test_a_worker_killed_mid_run_has_its_runs_finished_by_the_others(tmp_path, t
     assert len(test_server.chat_requests) == 6 * MODEL_CALLS_PER_RUN + len(repeats)
     logs = "".join(p.read_text() for p in tmp_path.glob("worker*.log"))
     assert "went silent: recovered" in logs
+    recovered = [
+        e["data"]
+        for ws in spaces
+        for e in map(json.loads, (ws / ".shunter/logs/events.jsonl").read_text().splitlines())
+        if e["event"] == "engine.recovered"
+    ]
+    assert recovered and all(d["replayed_steps"] > 0 for d in recovered)  # recorded steps reused
 
 
 def _wait_for(server: TestServer, url: str, run_id: str, ws: Path, timeout: float) -> dict[str, Any]:

@@ -99,6 +99,7 @@ async def run_workflow(job: dict[str, Any]) -> dict[str, Any]:
     try:
         async with _watched(wid, ctx):
             result = await api.run(job["request"], ctx=ctx, store=store, stream_plan=False)
+        _say_replayed(ctx)
         return result.to_dict()
     except ShunterError as e:  # e.g. the planner's call refused by the shared budget
         return _failed(job, str(e), ctx.usage.snapshot()["total"])
@@ -135,11 +136,18 @@ async def subtask_workflow(job: dict[str, Any]) -> dict[str, Any]:
             )
             await telemetry.traced_subtask(sched._run_one(sched.by_id[s.id]), ctx, s, sched.spans)
         rec = sched.records[s.id]
+        _say_replayed(ctx)
         rec.finished_at = time.time()  # _run_one leaves it to the loop, which is the run's
         return {"record": rec, "usage": _usage(ctx, s.id), "limit_hit": sched.limit_hit}
     finally:
         store.close()
         ctx.close()
+
+
+def _say_replayed(ctx: RunContext) -> None:
+    """A recovered workflow says how many recorded steps it did not make again."""
+    if ctx.durable.replayed:
+        ctx.emit("engine.recovered", replayed_steps=ctx.durable.replayed, workflow_id=ctx.durable.workflow_id)
 
 
 def _usage(ctx: RunContext, sid: str) -> list[tuple[str | None, Usage]]:
