@@ -37,6 +37,10 @@ def launch(url: str, executor_id: str, concurrency: int, settings: Settings) -> 
     from shunter.engine import workflows  # registers the workflows with DBOS
 
     workflows.ENGINE_URL[:] = [url]
+    if url.startswith("sqlite:"):
+        from shunter.engine.sqlitefix import serialize_sqlite_dequeue
+
+        serialize_sqlite_dequeue()
 
     DBOS(
         config={
