@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 
 import openai
 
-from runtime.client import retry_after
+from runtime.client import async_openai, retry_after
 from runtime.config import OPENAI_DEFAULT_BASE_URL, Settings
 from runtime.context import RunContext
 from runtime.errors import CircuitOpenError, ModelError, TransientModelError, UsageLimitExceeded
@@ -67,9 +67,7 @@ class ServerEmbedder:
         self._cache: dict[str, list[float]] = {}
         key = m.api_key.get_secret_value() if m.api_key else "not-needed"  # local servers ignore it
         self._redact = Redactor([key])
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=key, max_retries=0, timeout=min(m.timeout_s, EMBED_TIMEOUT_S)
-        )
+        self._client = async_openai(self.base_url, key, min(m.timeout_s, EMBED_TIMEOUT_S))
 
     async def embed(self, texts: list[str]) -> list[list[float]] | None:
         if not self.available:

@@ -1,7 +1,8 @@
 """Structured event log: one JSON object per line in <workspace>/.shunter/logs/events.jsonl.
 
-Built on loguru. Each EventLog owns its sink and filters on its own id, so two runs in one
-process never write into each other's files. Secrets are scrubbed before anything is written.
+Built on loguru. Each EventLog binds its own id to its records, and one loguru sink per process
+writes each record to the file of the log whose id it carries, so two runs in one process never
+write into each other's files. Secrets are scrubbed before anything is written.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from loguru import logger
 
@@ -45,18 +47,12 @@ class EventLog:
         self.run_id = run_id
         self.redact = Redactor(secrets)
         self._id = uuid.uuid4().hex
-        self._sink_id: int | None = None
         _replace_default_sink()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._sink_id = logger.add(
-                str(path),
-                format="{message}",
-                filter=lambda r: r["extra"].get("_shunter_log") == self._id,
-                level="DEBUG",
-                enqueue=False,
-                catch=True,
-            )
+            with _FILES_LOCK:
+                _FILES[self._id] = open(path, "a", buffering=1, encoding="utf8")  # noqa: SIM115 - closed by close()
+                _ensure_file_sink()
         self._log = logger.bind(_shunter_log=self._id)
 
     def emit(
@@ -83,12 +79,37 @@ class EventLog:
             logger.bind(human=True).log(level, f"{event}: {self.redact(json.dumps(data, default=str))[:300]}")
 
     def close(self) -> None:
-        if self._sink_id is not None:
-            try:
-                logger.remove(self._sink_id)
-            except ValueError:
-                pass
-            self._sink_id = None
+        with _FILES_LOCK:
+            f = _FILES.pop(self._id, None)
+        if f is not None:
+            f.close()
+
+
+# One sink for every event log of the process: adding a loguru sink costs about 6 ms (it builds
+# an exception formatter), and a DBOS worker makes a log for every subtask it takes.
+_FILES: dict[str, TextIO] = {}
+_FILES_LOCK = threading.Lock()
+_FILE_SINK: list[int] = []
+
+
+def _write(message: Any) -> None:
+    with _FILES_LOCK:
+        f = _FILES.get(message.record["extra"].get("_shunter_log"))
+        if f is not None:
+            f.write(message)
+
+
+def _ensure_file_sink() -> None:
+    if not _FILE_SINK:
+        _FILE_SINK.append(
+            logger.add(
+                _write,
+                format="{message}",
+                filter=lambda r: "_shunter_log" in r["extra"],
+                level="DEBUG",
+                catch=True,
+            )
+        )
 
 
 def _replace_default_sink() -> None:
@@ -105,6 +126,10 @@ def configure_stderr(verbosity: int, remove_all: bool = True) -> None:
     """Human-readable stderr sink for warnings and errors; -v shows more, -q shows only errors."""
     if remove_all:
         logger.remove()
+        _FILE_SINK.clear()
+        with _FILES_LOCK:
+            if _FILES:
+                _ensure_file_sink()
     level = {-1: "ERROR", 0: "WARNING", 1: "INFO", 2: "DEBUG"}.get(max(-1, min(verbosity, 2)), "WARNING")
     logger.add(
         sys.stderr,
