@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-
 from runtime.client import OpenAIModel
 from runtime.config import Settings, load_settings
 from runtime.context import Approver, RunContext, deny_all
 from runtime.errors import ConfigError
 from runtime.model import Model
+from runtime.notices import notice_once
 
 
 def check_workspace(workspace: str | Path) -> Path:
@@ -28,7 +27,8 @@ def check_workspace(workspace: str | Path) -> Path:
 def settings_for(workspace: Path, overrides: dict[str, Any] | None = None) -> Settings:
     settings = load_settings(workspace, overrides)
     for warning in settings.warnings:  # a workspace config tried to loosen security: say so
-        logger.bind(human=True).warning(warning)
+        # once per workspace and process: a DBOS worker loads the settings for every subtask
+        notice_once(f"{workspace}\0{warning}", warning)
     return settings
 
 
