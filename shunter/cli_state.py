@@ -143,6 +143,11 @@ def runs_command(workspace: Path, as_json: bool, limit: int) -> None:
     if store is not None:  # listing creates nothing
         with store:
             rows = run_summaries(store, limit)
+    waiting = _engine_waiting(ws)
+    if waiting:
+        from shunter.engine.listing import merged
+
+        rows = merged(rows, waiting, limit)
     if as_json:
         print(json.dumps({"runs": rows}))
         return
@@ -158,12 +163,36 @@ def runs_command(workspace: Path, as_json: bool, limit: int) -> None:
         print(f"{r['run_id']}  {when}  {r['status']:<11} {done:>5}  {cost:>9}  {clip(r['request'], 70)}")
 
 
+def _engine_waiting(ws: Path) -> list[dict[str, Any]]:
+    """The workspace's runs queued on the DBOS engine, when one is configured."""
+    from shunter.wiring import settings_for
+
+    settings = settings_for(ws)
+    if settings.engine.kind != "dbos" and not settings.engine.url:
+        return []  # the local engine: not even an import
+    from shunter.engine.listing import waiting_runs
+
+    return waiting_runs(settings, ws)
+
+
 def show_command(ref: str, workspace: Path, as_json: bool) -> None:
     from router.summaries import run_details
+    from runtime.errors import ConfigError
 
-    _, store = open_store(workspace)
-    with store:
-        data = run_details(store, ref)
+    ws, store = open_store(workspace, must_exist=False)
+    try:
+        if store is None:
+            open_store(workspace)  # says that nothing is recorded there
+        with store:
+            data = run_details(store, ref)
+    except ConfigError:
+        # A run enqueued on the engine is in the workspace's store only once a worker takes it.
+        queued = [r for r in _engine_waiting(ws) if r["run_id"].startswith(ref)]
+        if len(queued) != 1:
+            raise
+        from shunter.engine.listing import waiting_details
+
+        data = waiting_details(queued[0])
     if as_json:
         print(json.dumps(data, default=str))
         return

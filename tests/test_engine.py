@@ -357,6 +357,38 @@ def test_run_follows_the_run_and_prints_the_run_json(tmp_path, test_server, engi
     assert [s["status"] for s in data["subtasks"]] == ["succeeded"] * 3
 
 
+def test_runs_and_show_list_a_run_no_worker_has_taken_yet(tmp_path, test_server, engine):
+    url, start = engine
+    test_server.handler = Brain(PLAN, TOOLS)
+    (ws,) = workspaces(tmp_path, 1)
+    where = ("--workspace", str(ws))
+    sub = shunter(
+        test_server, url, "run", "read and mark", "--yes", "--engine", "dbos", "--detach", "--json", *where
+    )
+    assert sub.returncode == 0, sub.stderr
+    run_id = json.loads(sub.stdout)["run_id"]
+    # No worker yet: the run is only in the engine's database, and still listed.
+    listed = json.loads(shunter(test_server, url, "runs", "--json", *where).stdout)["runs"]
+    assert [(r["run_id"], r["status"], r["request"]) for r in listed] == [(run_id, "queued", "read and mark")]
+    shown = shunter(test_server, url, "show", run_id[:8], "--json", *where)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["status"] == "queued"
+    assert "queued" in shunter(test_server, url, "show", run_id, *where).stdout
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    assert json.loads(shunter(test_server, url, "runs", "--json", "--workspace", str(other)).stdout) == {
+        "runs": []
+    }
+    start(1)
+    deadline = time.monotonic() + 60
+    while True:  # once a worker has recorded it, the store's row is the one listed, once
+        listed = json.loads(shunter(test_server, url, "runs", "--json", *where).stdout)["runs"]
+        if listed[0]["status"] == "succeeded" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [(r["run_id"], r["status"]) for r in listed] == [(run_id, "succeeded")]
+
+
 def test_a_workspace_config_cannot_choose_the_engine(tmp_path):
     from runtime.config import load_settings
 
