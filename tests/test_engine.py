@@ -535,3 +535,20 @@ def test_a_worker_that_cannot_see_the_workspace_fails_the_run_clearly(
     assert proc.returncode == 1 and data["status"] == "failed"
     assert "cannot see the workspace" in data["error"] and str(ws) in data["error"]
     assert len(test_server.chat_requests) == 0
+
+
+def test_a_worker_taken_for_dead_stops_rather_than_run_its_workflows_twice(tmp_path, engine):
+    import sqlalchemy as sa
+
+    url, start = engine
+    (w,) = start(1)
+    executor = w.log.read_text().split("Worker ", 1)[1].split(" ", 1)[0]
+    db = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with db.begin() as c:  # what a peer does when this worker's heartbeat was silent too long
+        c.execute(
+            sa.text("UPDATE shunter_workers SET recovered_by = 'a-peer' WHERE executor_id = :id"),
+            {"id": executor},
+        )
+    db.dispose()
+    assert w.proc.wait(timeout=10) == 75
+    assert "taken for dead" in w.log.read_text() and "stops now" in w.log.read_text()

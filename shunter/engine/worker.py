@@ -80,12 +80,16 @@ class Heartbeat:
                 {"id": executor_id, "h": socket.gethostname(), "p": os.getpid(), "t": time.time()},
             )
 
-    def beat(self) -> None:
+    def beat(self) -> bool:
+        """False when another worker has taken this one for dead and recovered its workflows."""
         with self.engine.begin() as c:
-            c.execute(
-                self.sa.text("UPDATE shunter_workers SET last_seen = :t WHERE executor_id = :id"),
+            alive = c.execute(
+                self.sa.text(
+                    "UPDATE shunter_workers SET last_seen = :t WHERE executor_id = :id AND recovered_by IS NULL"
+                ),
                 {"t": time.time(), "id": self.id},
-            )
+            ).rowcount
+        return alive == 1
 
     def claim_silent(self) -> list[str]:
         """Workers gone silent that this one claimed (each is claimed by exactly one worker)."""
@@ -142,7 +146,14 @@ def serve(
         ready()
     try:
         while not stop.wait(HEARTBEAT_S):
-            heart.beat()
+            if not heart.beat():
+                # Starved past SILENT_S (a frozen VM, a stopped process): another worker now runs
+                # this one's workflows. Going on would make their calls and writes twice.
+                say(
+                    f"Worker {executor_id} was taken for dead after {SILENT_S:.0f} s without a heartbeat "
+                    "and its runs were recovered elsewhere; it stops now so that none runs twice."
+                )
+                os._exit(75)
             for dead in heart.claim_silent():
                 handles = DBOS._recover_pending_workflows([dead])
                 say(f"Worker {dead} went silent: recovered its {len(handles)} workflows here.")
