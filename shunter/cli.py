@@ -216,6 +216,14 @@ def worker(
 
 
 @app.command()
+def workers(workspace: Workspace = Path("."), as_json: JsonFlag = False) -> None:
+    """The DBOS engine's live workers and how many runs and subtasks are queued and running."""
+    from shunter.engine.commands import workers_command
+
+    raise typer.Exit(_guard(lambda: workers_command(workspace, as_json), as_json) or 0)
+
+
+@app.command()
 def agents(workspace: Workspace = Path("."), as_json: JsonFlag = False) -> None:
     """The registered specialists, built-in and plugins."""
     from shunter.catalog import agents_command

@@ -552,3 +552,36 @@ def test_a_worker_taken_for_dead_stops_rather_than_run_its_workflows_twice(tmp_p
     db.dispose()
     assert w.proc.wait(timeout=10) == 75
     assert "taken for dead" in w.log.read_text() and "stops now" in w.log.read_text()
+
+
+def test_workers_lists_the_live_workers_and_the_queues(tmp_path, test_server, engine):
+    url, start = engine
+    test_server.handler = Brain(PLAN, TOOLS)
+    (ws,) = workspaces(tmp_path, 1)
+    sub = shunter(
+        test_server, url, "run", "r", "--yes", "--engine", "dbos", "--detach", "--workspace", str(ws)
+    )
+    assert sub.returncode == 0, sub.stderr
+    before = json.loads(shunter(test_server, url, "workers", "--json").stdout)
+    assert (
+        before["workers"] == [] and before["queued"]["runs"] == 1 and "shunter-test" not in before["engine"]
+    )
+    first, second = start(2)
+    deadline = time.monotonic() + 60
+    while (
+        json.loads(shunter(test_server, url, "runs", "--json", "--workspace", str(ws)).stdout)["runs"][0][
+            "status"
+        ]
+        != "succeeded"
+    ):
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.5)
+    during = json.loads(shunter(test_server, url, "workers", "--json").stdout)
+    assert [w["status"] for w in during["workers"]] == ["alive", "alive"]
+    assert {w["pid"] for w in during["workers"]} == {first.proc.pid, second.proc.pid}
+    assert during["queued"] == {"runs": 0, "subtasks": 0} and during["running"] == {"runs": 0, "subtasks": 0}
+    second.stop()  # a clean stop leaves the list at once
+    after = json.loads(shunter(test_server, url, "workers", "--json").stdout)
+    assert [w["pid"] for w in after["workers"]] == [first.proc.pid]
+    text = shunter(test_server, url, "workers")
+    assert text.returncode == 0 and "1 worker(s)" in text.stdout and "Queued: 0 runs" in text.stdout

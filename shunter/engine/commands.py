@@ -144,6 +144,37 @@ def cancel_command(run_id: str, workspace: Path, as_json: bool) -> int:
     return 0
 
 
+def workers_command(workspace: Path, as_json: bool) -> int:
+    """The cluster at a glance: live workers, and what waits on or runs in the engine's queues."""
+    from shunter.engine import RUN_QUEUE, SUBTASK_QUEUE
+    from shunter.engine.worker import live_workers
+
+    url = engine_url(settings_for(check_workspace(workspace)))
+    c = eng.client(url)
+    try:
+        counts = {
+            state: {
+                kind: len(c.list_workflows(queue_name=q, status=status, load_input=False, load_output=False))
+                for kind, q in (("runs", RUN_QUEUE), ("subtasks", SUBTASK_QUEUE))
+            }
+            for state, status in (("queued", "ENQUEUED"), ("running", "PENDING"))
+        }
+    finally:
+        c.destroy()
+    workers = live_workers(url)
+    if as_json:
+        print(json.dumps({"engine": redacted(url), "workers": workers, **counts}))
+        return 0
+    print(f"Engine {redacted(url)}: {len(workers)} worker(s).")
+    for w in workers:
+        print(
+            f"  {w['executor_id']:<40} {w['status']:<7} last heartbeat {w['seconds_since_heartbeat']:.1f} s ago"
+        )
+    for state in ("queued", "running"):
+        print(f"{state.capitalize()}: {counts[state]['runs']} runs, {counts[state]['subtasks']} subtasks.")
+    return 0
+
+
 def worker_command(workspace: Path, concurrency: int | None) -> int:
     from shunter.engine import require_dbos
     from shunter.engine.worker import serve

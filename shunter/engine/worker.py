@@ -125,6 +125,36 @@ class Heartbeat:
         self.engine.dispose()
 
 
+def live_workers(url: str) -> list[dict[str, Any]]:
+    """The workers whose heartbeat is in the engine's database and who neither stopped nor were
+    recovered: `alive`, or `silent` (about to be taken for dead). Stopped ones are history."""
+    import sqlalchemy as sa
+
+    from shunter.engine.ledger import sql_engine
+
+    now = time.time()
+    try:
+        with sql_engine(url).begin() as c:
+            rows = c.execute(
+                sa.text(
+                    "SELECT executor_id, host, pid, last_seen FROM shunter_workers "
+                    "WHERE recovered_by IS NULL AND last_seen > 0 ORDER BY host, executor_id"
+                )
+            ).fetchall()
+    except sa.exc.DBAPIError:  # no worker ever started here: the table is not there yet
+        return []
+    return [
+        {
+            "executor_id": eid,
+            "host": host,
+            "pid": pid,
+            "seconds_since_heartbeat": round(now - seen, 1),
+            "status": "alive" if now - seen <= SILENT_S else "silent",
+        }
+        for eid, host, pid, seen in rows
+    ]
+
+
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
