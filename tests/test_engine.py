@@ -528,6 +528,10 @@ def test_a_worker_that_cannot_see_the_workspace_fails_the_run_clearly(
     while "enqueued" not in err.read_text():
         assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
         time.sleep(0.05)
+    while "No worker is running" not in err.read_text():  # said once the run has waited 3 s
+        assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+        time.sleep(0.1)
+    assert "start one with `shunter worker`" in err.read_text()
     ws.rename(tmp_path / "moved")  # the path the run names is gone where the worker runs
     start(1)
     out, _ = proc.communicate(timeout=60)

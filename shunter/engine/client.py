@@ -15,6 +15,8 @@ from runtime.errors import ConfigError
 from shunter.engine import RUN_QUEUE, RUN_WORKFLOW, app_version, redacted, require_dbos
 
 FOLLOW_POLL_S = 0.2
+NO_WORKER_S = 3.0
+"""How long a followed run may wait in the queue before the follower looks for a live worker."""
 SETTLE_S = 10.0
 """How long a follower waits for the worker to record a cancelled run's final state."""
 TERMINAL = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
@@ -84,19 +86,24 @@ def cancel(c: Any, run_id: str) -> str:
     return status
 
 
-def follow(c: Any, run_id: str, workspace: Path, quiet: bool) -> dict[str, Any]:
-    """Wait for the run to end, telling subtask changes on stderr; its `run --json` object."""
+def follow(c: Any, run_id: str, workspace: Path, quiet: bool, url: str | None = None) -> dict[str, Any]:
+    """Wait for the run to end, telling subtask changes on stderr; its `run --json` object.
+    With `url`, says once on stderr when the run waits and no worker is alive to take it."""
     from router.summaries import run_details
     from runtime.store import Store
 
     handle = c.retrieve_workflow(run_id)
     seen: dict[str, str] = {}
+    asked_at = time.monotonic() + NO_WORKER_S if url else None
     while True:
         status = handle.get_status()
         if not quiet:
             _progress(workspace, run_id, seen)
         if status.status in TERMINAL:
             break
+        if asked_at is not None and url and status.status == "ENQUEUED" and time.monotonic() > asked_at:
+            asked_at = None
+            _say_if_no_worker(url)
         time.sleep(FOLLOW_POLL_S)
     if status.status == "SUCCESS" and isinstance(status.output, dict):
         return status.output
@@ -118,6 +125,17 @@ def follow(c: Any, run_id: str, workspace: Path, quiet: bool) -> dict[str, Any]:
         data["status"] = "failed"
         data["error"] = f"The run's workflow ended {status.status}: {str(status.error)[:300]}"
     return data
+
+
+def _say_if_no_worker(url: str) -> None:
+    from shunter.engine.worker import live_workers
+
+    if not any(w["status"] == "alive" for w in live_workers(url)):
+        print(
+            f"No worker is running on {redacted(url)}, so the run waits in the queue; start one with "
+            "`shunter worker` (same engine URL), or press Ctrl-C to cancel the run.",
+            file=sys.stderr,
+        )
 
 
 def _progress(workspace: Path, run_id: str, seen: dict[str, str]) -> None:

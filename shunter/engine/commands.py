@@ -48,12 +48,12 @@ def run_on_engine(
                 )
             return 0
         _err(f"Run {run_id} enqueued on {redacted(url)}; Ctrl-C cancels it.")  # stderr, --json or not
-        return eng.print_result(_follow_cancelling_on_sigint(c, run_id, ws, as_json), as_json)
+        return eng.print_result(_follow_cancelling_on_sigint(c, run_id, ws, as_json, url), as_json)
     finally:
         c.destroy()
 
 
-def _follow_cancelling_on_sigint(c: Any, run_id: str, ws: Path, quiet: bool) -> dict[str, Any]:
+def _follow_cancelling_on_sigint(c: Any, run_id: str, ws: Path, quiet: bool, url: str) -> dict[str, Any]:
     """Ctrl-C (or SIGTERM) on the process that started the run cancels the run wherever it runs;
     following goes on until the workers have stopped it, so what finished is reported."""
 
@@ -63,7 +63,7 @@ def _follow_cancelling_on_sigint(c: Any, run_id: str, ws: Path, quiet: bool) -> 
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return eng.follow(c, run_id, ws, quiet)
+        return eng.follow(c, run_id, ws, quiet, url)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -113,7 +113,11 @@ def batch_command(
         if detach:
             out = [{"run_id": j["run_id"], "status": "enqueued", "workspace": j["workspace"]} for j in jobs]
         else:
-            out = [_summary(eng.follow(c, j["run_id"], Path(j["workspace"]), True)) for j in jobs]
+            # Only the first run may say that no worker is there: one sentence, not one a run.
+            out = [
+                _summary(eng.follow(c, j["run_id"], Path(j["workspace"]), True, url if n == 0 else None))
+                for n, j in enumerate(jobs)
+            ]
     finally:
         c.destroy()
     if as_json:
