@@ -589,3 +589,51 @@ def test_workers_lists_the_live_workers_and_the_queues(tmp_path, test_server, en
     assert [w["pid"] for w in after["workers"]] == [first.proc.pid]
     text = shunter(test_server, url, "workers")
     assert text.returncode == 0 and "1 worker(s)" in text.stdout and "Queued: 0 runs" in text.stdout
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_approvals_are_asked_on_the_terminal_that_follows_the_run(tmp_path, test_server, engine, answer):
+    import pty
+
+    url, start = engine
+    test_server.handler = Brain(PLAN, TOOLS)
+    start(1)
+    (ws,) = workspaces(tmp_path, 1)
+    err = tmp_path / "follower.err"
+    terminal, follower_tty = pty.openpty()  # the follower's stdin is a terminal, and no --yes
+    env = cli_env(test_server) | {"SHUNTER_ENGINE_URL": url}
+    args = ["run", "read and mark", "--engine", "dbos", "--json", "--workspace", str(ws)]
+    with open(err, "w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shunter.cli", *args],
+            env=env,
+            stdin=follower_tty,
+            stdout=subprocess.PIPE,
+            stderr=f,
+            text=True,
+        )
+    os.close(follower_tty)
+    try:
+        deadline = time.monotonic() + 60
+        while "Allow?" not in err.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+            time.sleep(0.05)
+        assert "run_command: echo once >> marks.txt" in err.read_text()
+        assert not (ws / "marks.txt").exists()  # the worker waits for the answer
+        os.write(terminal, f"{answer}\n".encode())
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(terminal)
+    data = json.loads(out)
+    t3 = data["subtasks"][2]
+    if answer == "y":
+        assert data["status"] == "succeeded" and proc.returncode == 0
+        assert (ws / "marks.txt").read_text() == "once\n"
+    else:  # as in a local run: the refused side effect fails its subtask, and nothing is written
+        assert data["status"] == "failed" and proc.returncode == 1
+        assert t3["status"] == "failed" and "Not approved: run_command" in t3["error"]
+        assert not (ws / "marks.txt").exists()
+    assert err.read_text().count("Allow?") == 1

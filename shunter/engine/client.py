@@ -41,10 +41,16 @@ def client(url: str) -> Any:
 
 
 def job(
-    request: str, workspace: Path, overrides: dict[str, Any], yes: bool, budget: str | None = None
+    request: str,
+    workspace: Path,
+    overrides: dict[str, Any],
+    yes: bool,
+    budget: str | None = None,
+    ask: bool = False,
 ) -> dict[str, Any]:
     """One run as a worker takes it: no secrets (the engine's database keeps it). `budget` is
-    the key of a dollar cap in the engine's database that its calls reserve against."""
+    the key of a dollar cap in the engine's database that its calls reserve against; `ask`,
+    that approvals are asked on the terminal following the run (shunter.engine.approvals)."""
     return {
         "run_id": uuid.uuid4().hex[:12],
         "request": request,
@@ -52,6 +58,7 @@ def job(
         "overrides": overrides,
         "yes": yes,
         "budget": budget,
+        "ask": ask,
     }
 
 
@@ -86,9 +93,12 @@ def cancel(c: Any, run_id: str) -> str:
     return status
 
 
-def follow(c: Any, run_id: str, workspace: Path, quiet: bool, url: str | None = None) -> dict[str, Any]:
+def follow(
+    c: Any, run_id: str, workspace: Path, quiet: bool, url: str | None = None, answers: Any = None
+) -> dict[str, Any]:
     """Wait for the run to end, telling subtask changes on stderr; its `run --json` object.
-    With `url`, says once on stderr when the run waits and no worker is alive to take it."""
+    With `url`, says once on stderr when the run waits and no worker is alive to take it; with
+    `answers` (shunter.engine.approvals.TerminalAnswers), asks the run's approvals here."""
     from router.summaries import run_details
     from runtime.store import Store
 
@@ -101,6 +111,8 @@ def follow(c: Any, run_id: str, workspace: Path, quiet: bool, url: str | None = 
             _progress(workspace, run_id, seen)
         if status.status in TERMINAL:
             break
+        if answers is not None:
+            answers.poll(lambda: handle.get_status().status not in TERMINAL)
         if asked_at is not None and url and status.status == "ENQUEUED" and time.monotonic() > asked_at:
             asked_at = None
             _say_if_no_worker(url)

@@ -13,6 +13,7 @@ from runtime.config import Settings
 from runtime.errors import ConfigError
 from shunter.engine import client as eng
 from shunter.engine import engine_url, redacted
+from shunter.engine.approvals import TerminalAnswers
 from shunter.engine.ledger import create_budget
 from shunter.wiring import check_budget_can_be_enforced, check_workspace, settings_for
 
@@ -33,7 +34,9 @@ def run_on_engine(
     url = engine_url(settings)
     c = eng.client(url)
     try:
-        j = eng.job(request, ws, overrides, yes)
+        # Followed on a terminal without --yes: approvals are asked here, answered on the worker.
+        ask = not yes and not detach and sys.stdin is not None and sys.stdin.isatty()
+        j = eng.job(request, ws, overrides, yes, ask=ask)
         cap = settings.limits.max_cost_usd
         if cap is not None:  # one counter for the run's calls on every worker
             create_budget(url, j["run_id"], cap)
@@ -48,12 +51,15 @@ def run_on_engine(
                 )
             return 0
         _err(f"Run {run_id} enqueued on {redacted(url)}; Ctrl-C cancels it.")  # stderr, --json or not
-        return eng.print_result(_follow_cancelling_on_sigint(c, run_id, ws, as_json, url), as_json)
+        answers = TerminalAnswers(c, run_id) if ask else None
+        return eng.print_result(_follow_cancelling_on_sigint(c, run_id, ws, as_json, url, answers), as_json)
     finally:
         c.destroy()
 
 
-def _follow_cancelling_on_sigint(c: Any, run_id: str, ws: Path, quiet: bool, url: str) -> dict[str, Any]:
+def _follow_cancelling_on_sigint(
+    c: Any, run_id: str, ws: Path, quiet: bool, url: str, answers: Any = None
+) -> dict[str, Any]:
     """Ctrl-C (or SIGTERM) on the process that started the run cancels the run wherever it runs;
     following goes on until the workers have stopped it, so what finished is reported."""
 
@@ -63,7 +69,7 @@ def _follow_cancelling_on_sigint(c: Any, run_id: str, ws: Path, quiet: bool, url
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return eng.follow(c, run_id, ws, quiet, url)
+        return eng.follow(c, run_id, ws, quiet, url, answers)
     finally:
         for s, h in old.items():
             signal.signal(s, h)

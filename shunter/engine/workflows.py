@@ -33,6 +33,7 @@ from runtime.store import Store
 from runtime.usage import Usage, UsageLimits
 from shunter import api
 from shunter.engine import PERMIT_WORKFLOW, RUN_WORKFLOW, SUBTASK_QUEUE, SUBTASK_WORKFLOW, rate_queues
+from shunter.engine.approvals import remote_approver
 from shunter.engine.ledger import Budget
 
 ENGINE_URL: list[str] = []
@@ -50,8 +51,9 @@ def _context(job: dict[str, Any], wid: str) -> RunContext:
             "workers where that path exists (the same machine or a shared filesystem)."
         )
     ctx = api.prepare(ws, overrides=job["overrides"], run_id=job["run_id"])
-    ctx.approve = approve_all if job["yes"] else deny_all
     ctx.durable = DurableSteps(wid, job, SUBTASK_QUEUE, subtask_workflow)
+    # --yes approves; a run followed on a terminal asks there; otherwise side effects are refused.
+    ctx.approve = approve_all if job["yes"] else remote_approver(ctx.durable) if job.get("ask") else deny_all
     ctx.durable.rate_queues = {model: q[0] for model, q in rate_queues(ctx.settings).items()}
     ctx.durable.permit_workflow = permit_workflow
     if job.get("budget"):
