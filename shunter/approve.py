@@ -64,19 +64,28 @@ class InteractiveApprover:
             return await self._ask(request)
 
     async def _ask(self, request: ApprovalRequest) -> bool:
-        always = self.always
-        who = f"{request.subtask_id} · {request.agent}" if request.subtask_id else "tool"
-        err = sys.stderr
-        err.write(f"\n── approval needed ({who}) ── {request.tool}: {shown(request.summary)}\n")
-        if request.detail:
-            err.write(shown(request.detail.rstrip()) + "\n")
-        err.write("Allow? [y]es / [n]o / [a]lways for this run: ")
-        err.flush()
-        answer = (await self.lines.next()).strip().lower()
-        if answer in ("a", "always"):
-            always.add(request.kind)
-            return True
-        return answer in ("y", "yes")
+        sys.stderr.write(question(request))
+        sys.stderr.flush()
+        return granted(await self.lines.next(), request, self.always)
+
+
+def question(request: ApprovalRequest) -> str:
+    """The prompt: what the call wants to do (model-written parts made safe), then y / n / always.
+    The DBOS engine's follower asks with it too (shunter.engine.approvals)."""
+    who = f"{request.subtask_id} · {request.agent}" if request.subtask_id else "tool"
+    text = f"\n── approval needed ({who}) ── {request.tool}: {shown(request.summary)}\n"
+    if request.detail:
+        text += shown(request.detail.rstrip()) + "\n"
+    return text + "Allow? [y]es / [n]o / [a]lways for this run: "
+
+
+def granted(answer: str, request: ApprovalRequest, always: set[str]) -> bool:
+    """The answer to `question`; 'always' approves this kind of call for the rest of the run."""
+    answer = answer.strip().lower()
+    if answer in ("a", "always"):
+        always.add(request.kind)
+        return True
+    return answer in ("y", "yes")
 
 
 def interactive_approver() -> InteractiveApprover:

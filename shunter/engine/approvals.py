@@ -61,28 +61,16 @@ class TerminalAnswers:
             self.c.send(wid, ok, topic=f"approval-{n}", idempotency_key=f"{wid}-approval-{n}")
             self.asked[wid] = n + 1
 
-    def _answer(self, request: dict[str, Any], still_running: Any) -> bool | None:
-        from shunter.approve import shown
+    def _answer(self, published: dict[str, Any], still_running: Any) -> bool | None:
+        from shunter.approve import granted, question
 
-        if request.get("kind") in self.always:
+        request = ApprovalRequest(**published)
+        if request.kind in self.always:
             return True
-        who = f"{request.get('subtask_id')} · {request.get('agent')}" if request.get("subtask_id") else "tool"
-        err = sys.stderr
-        err.write(
-            f"\n── approval needed ({who}) ── {request.get('tool')}: {shown(str(request.get('summary')))}\n"
-        )
-        if request.get("detail"):
-            err.write(shown(str(request["detail"]).rstrip()) + "\n")
-        err.write("Allow? [y]es / [n]o / [a]lways for this run: ")
-        err.flush()
+        sys.stderr.write(question(request))
+        sys.stderr.flush()
         line = _line(still_running)
-        if line is None:
-            return None
-        answer = line.strip().lower()
-        if answer in ("a", "always"):
-            self.always.add(str(request.get("kind")))
-            return True
-        return answer in ("y", "yes")
+        return None if line is None else granted(line, request, self.always)
 
 
 def _line(still_running: Any) -> str | None:

@@ -113,7 +113,7 @@ def follow(
             break
         if answers is not None:
             answers.poll(lambda: handle.get_status().status not in TERMINAL)
-        if asked_at is not None and url and status.status == "ENQUEUED" and time.monotonic() > asked_at:
+        if url and asked_at is not None and status.status == "ENQUEUED" and time.monotonic() > asked_at:
             asked_at = None
             _say_if_no_worker(url)
         time.sleep(FOLLOW_POLL_S)
